@@ -1,0 +1,86 @@
+//! Packet sources: where frames come from.
+//!
+//! This stage owns reading capture files (pcap in both byte orders with micro- or nanosecond
+//! timestamps, pcapng with several sections and interfaces, gzip-compressed files, standard input)
+//! and merging several inputs into one stream in timestamp order. It hands out borrowed [`Frame`]s
+//! and never interprets their bytes: decoding belongs to [`crate::decode`].
+//!
+//! Guarantees: memory stays bounded whatever a file claims (a record that says it is 1.4 GB long is
+//! refused, not allocated); "end of input" is not an error; damage is reported once, as
+//! [`CaptureError::Damaged`] with the file name and byte offset, after every frame before it has
+//! been handed out.
+
+pub mod file;
+pub mod write;
+
+pub use file::Replay;
+
+/// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ registry.
+///
+/// An open set: a number this crate does not know is data, not an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    /// BSD loopback: a 4-byte address family in the host byte order of the capturing machine.
+    pub const NULL: Self = Self(0);
+    /// IEEE 802.3 Ethernet.
+    pub const ETHERNET: Self = Self(1);
+    /// Raw IP on some BSDs (DLT_RAW is 12 on most, 14 on OpenBSD).
+    pub const RAW_12: Self = Self(12);
+    /// Raw IP on OpenBSD's numbering.
+    pub const RAW_14: Self = Self(14);
+    /// Raw IPv4 or IPv6, version from the first nibble.
+    pub const RAW: Self = Self(101);
+    /// OpenBSD loopback: like NULL, but the family is in network byte order.
+    pub const LOOP: Self = Self(108);
+    /// Linux "cooked" capture, version 1.
+    pub const LINUX_SLL: Self = Self(113);
+    /// Raw IPv4 only.
+    pub const IPV4: Self = Self(228);
+    /// Raw IPv6 only.
+    pub const IPV6: Self = Self(229);
+    /// Linux "cooked" capture, version 2.
+    pub const LINUX_SLL2: Self = Self(276);
+}
+
+/// One captured frame, borrowed from its source until the next call to `next_frame`.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Capture time in nanoseconds since the Unix epoch (UTC).
+    pub ts_ns: i64,
+    /// How to read `data`.
+    pub link_type: LinkType,
+    /// The captured bytes; shorter than `wire_len` when the capture cut the packet (snaplen).
+    pub data: &'a [u8],
+    /// Length of the packet on the wire.
+    pub wire_len: u32,
+    /// Index of the input this frame came from, in the order the inputs were given.
+    pub source: u16,
+    /// 1-based index of this frame within its input.
+    pub index: u64,
+}
+
+/// Why a source could not deliver frames.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file does not start like a pcap, pcapng or gzip file.
+    #[error("{path}: not a pcap, pcapng or gzip file (it starts with {magic})")]
+    UnknownFormat { path: String, magic: String },
+    /// The file is damaged or cut short; every frame before `offset` was delivered.
+    ///
+    /// For gzip-compressed inputs the offset counts bytes of the decompressed stream.
+    #[error("{path}: damaged at byte offset {offset}: {what}")]
+    Damaged {
+        path: String,
+        offset: u64,
+        what: String,
+    },
+}

@@ -1,0 +1,1 @@
+//! Writing captures: a small pcap / pcapng writer for evidence files and test fixtures.

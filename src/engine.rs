@@ -1,0 +1,1 @@
+//! Wires source → decode → flow → geoip → policy → event → sink.
