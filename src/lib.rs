@@ -14,6 +14,7 @@
 //! [`engine`] is the only module that knows the whole order. The CLI lives in the binary.
 
 pub mod capture;
+pub mod craft;
 pub mod decode;
 pub mod engine;
 pub mod event;

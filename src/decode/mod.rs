@@ -117,3 +117,147 @@ impl serde::Serialize for Mac {
         s.collect_str(self)
     }
 }
+
+mod link;
+mod net;
+
+use std::net::IpAddr;
+
+use crate::capture::{Frame, LinkType};
+
+pub use net::FRAGMENTS_MAX_TRACKED;
+
+/// How a later IPv4/IPv6 fragment relates to its datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fragment {
+    /// Not a fragment.
+    None,
+    /// The first fragment (offset 0, more to come): it carries the transport header.
+    First { id: u32 },
+    /// A later fragment: its ports come from the first fragment, where that was seen.
+    Later { id: u32 },
+}
+
+/// A decoded packet: addresses, transport, and the transport payload, borrowed from the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packet<'a> {
+    pub src_mac: Option<Mac>,
+    pub dst_mac: Option<Mac>,
+    /// The outermost 802.1Q / 802.1ad VLAN id, if tagged.
+    pub vlan: Option<u16>,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub transport: Transport,
+    /// Source port (0 for transports without ports, or a later fragment whose first was not seen).
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80).
+    pub tcp_flags: u8,
+    /// Length of the IP packet on the wire (from the IP header, so snaplen cuts do not shrink it).
+    pub ip_len: u32,
+    /// Transport payload length on the wire, per the IP header.
+    pub payload_len: u32,
+    /// The captured part of the transport payload.
+    pub payload: &'a [u8],
+    pub fragment: Fragment,
+}
+
+/// Why a frame gave no packet. Counted by kind, never logged per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    /// A link type this decoder does not read.
+    UnsupportedLinkType(u32),
+    /// A link-layer payload that is not IP (ARP, LLDP, 802.3 LLC, …).
+    NotIp,
+    /// The frame ends inside a header.
+    Truncated,
+    /// A header contradicts itself (bad version, length below the minimum, …).
+    Malformed,
+}
+
+impl Skip {
+    /// A stable name for reports.
+    pub fn kind(&self) -> String {
+        match self {
+            Skip::UnsupportedLinkType(n) => format!("unsupported_link_type_{n}"),
+            Skip::NotIp => "not_ip".to_owned(),
+            Skip::Truncated => "truncated".to_owned(),
+            Skip::Malformed => "malformed".to_owned(),
+        }
+    }
+}
+
+/// Counters of what the decoder saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub packets: u64,
+    pub not_ip: u64,
+    pub truncated: u64,
+    pub malformed: u64,
+    /// Frames of link types not decoded, by link type number.
+    pub unsupported_link_types: std::collections::BTreeMap<u32, u64>,
+    pub fragments: u64,
+    /// Later fragments whose first fragment was not seen (their ports are unknown).
+    pub fragments_unmatched: u64,
+    /// First-fragment records dropped because the tracker was full.
+    pub fragments_evicted: u64,
+}
+
+/// Decodes frames into packets, keeping the little state decoding needs (IP fragment tracking).
+#[derive(Default)]
+pub struct Decoder {
+    fragments: net::FragmentTracker,
+    stats: DecodeStats,
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// Decodes one frame; a frame that gives no packet is counted in [`Decoder::stats`].
+    pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
+        match self.try_decode(frame.link_type, frame.data, frame.ts_ns) {
+            Ok(p) => {
+                self.stats.packets += 1;
+                Some(p)
+            }
+            Err(skip) => {
+                match skip {
+                    Skip::UnsupportedLinkType(n) => {
+                        *self.stats.unsupported_link_types.entry(n).or_default() += 1
+                    }
+                    Skip::NotIp => self.stats.not_ip += 1,
+                    Skip::Truncated => self.stats.truncated += 1,
+                    Skip::Malformed => self.stats.malformed += 1,
+                }
+                None
+            }
+        }
+    }
+
+    fn try_decode<'a>(
+        &mut self,
+        link_type: LinkType,
+        data: &'a [u8],
+        ts_ns: i64,
+    ) -> Result<Packet<'a>, Skip> {
+        let l2 = link::decode(link_type, data)?;
+        let mut p = net::decode_ip(l2.ethertype, l2.payload)?;
+        p.src_mac = l2.src_mac;
+        p.dst_mac = l2.dst_mac;
+        p.vlan = l2.vlan;
+        if p.fragment != Fragment::None {
+            self.stats.fragments += 1;
+        }
+        self.fragments.resolve(&mut p, ts_ns, &mut self.stats);
+        Ok(p)
+    }
+
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,216 @@
+//! Packet crafting for tests, examples and benchmarks: well-formed IPv4/IPv6, TCP/UDP/ICMP and
+//! link-layer frames built from a few parameters, with correct lengths and checksums.
+//!
+//! Not used on any analysis path. Combined with [`crate::capture::write`], it writes captures for
+//! exact scenarios (a device talking to a given country, VLAN tags, fragments, SLL).
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::decode::Mac;
+
+/// TCP flag bits (RFC 9293 §3.1).
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+}
+
+fn checksum_add(mut sum: u32, bytes: &[u8]) -> u32 {
+    let mut chunks = bytes.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    sum
+}
+
+fn checksum_fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Pseudo-header sum for TCP/UDP checksums (RFC 9293 §3.1, RFC 8200 §8.1).
+fn pseudo_sum(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
+    let mut sum = 0;
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            sum = checksum_add(sum, &s.octets());
+            sum = checksum_add(sum, &d.octets());
+        }
+        (s, d) => {
+            sum = checksum_add(sum, &to_v6(s));
+            sum = checksum_add(sum, &to_v6(d));
+        }
+    }
+    sum + u32::from(proto) + len as u32
+}
+
+fn to_v6(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// Wraps a transport segment in an IPv4 or IPv6 header (by the address family of `src`).
+pub fn ip(src: IpAddr, dst: IpAddr, proto: u8, segment: &[u8]) -> Vec<u8> {
+    ip_with_id(src, dst, proto, segment, 1)
+}
+
+fn ip_with_id(src: IpAddr, dst: IpAddr, proto: u8, segment: &[u8], id: u16) -> Vec<u8> {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let total = (20 + segment.len()) as u16;
+            let mut h = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0];
+            h[2..4].copy_from_slice(&total.to_be_bytes());
+            h[4..6].copy_from_slice(&id.to_be_bytes());
+            h.extend_from_slice(&s.octets());
+            h.extend_from_slice(&d.octets());
+            let c = checksum_fold(checksum_add(0, &h));
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            h.extend_from_slice(segment);
+            h
+        }
+        _ => {
+            let mut h = vec![0x60, 0, 0, 0];
+            h.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+            h.push(proto);
+            h.push(64);
+            h.extend_from_slice(&to_v6(src));
+            h.extend_from_slice(&to_v6(dst));
+            h.extend_from_slice(segment);
+            h
+        }
+    }
+}
+
+/// A TCP segment inside an IP packet.
+pub fn tcp(src: SocketAddr, dst: SocketAddr, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut s = Vec::with_capacity(20 + payload.len());
+    s.extend_from_slice(&src.port().to_be_bytes());
+    s.extend_from_slice(&dst.port().to_be_bytes());
+    s.extend_from_slice(&1000u32.to_be_bytes()); // sequence number
+    s.extend_from_slice(&(if flags & tcp_flags::ACK != 0 { 1u32 } else { 0 }).to_be_bytes());
+    s.push(5 << 4); // data offset: 5 words, no options
+    s.push(flags);
+    s.extend_from_slice(&64240u16.to_be_bytes()); // window
+    s.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+    s.extend_from_slice(payload);
+    let c = checksum_fold(checksum_add(
+        pseudo_sum(src.ip(), dst.ip(), 6, s.len()),
+        &s,
+    ));
+    s[16..18].copy_from_slice(&c.to_be_bytes());
+    ip(src.ip(), dst.ip(), 6, &s)
+}
+
+/// A UDP datagram inside an IP packet.
+pub fn udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let len = (8 + payload.len()) as u16;
+    let mut s = Vec::with_capacity(usize::from(len));
+    s.extend_from_slice(&src.port().to_be_bytes());
+    s.extend_from_slice(&dst.port().to_be_bytes());
+    s.extend_from_slice(&len.to_be_bytes());
+    s.extend_from_slice(&[0, 0]);
+    s.extend_from_slice(payload);
+    let c = checksum_fold(checksum_add(
+        pseudo_sum(src.ip(), dst.ip(), 17, s.len()),
+        &s,
+    ));
+    s[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+    ip(src.ip(), dst.ip(), 17, &s)
+}
+
+/// An ICMP (IPv4) or ICMPv6 echo request.
+pub fn echo_request(src: IpAddr, dst: IpAddr) -> Vec<u8> {
+    let v6 = src.is_ipv6();
+    let mut s = vec![if v6 { 128 } else { 8 }, 0, 0, 0, 0, 1, 0, 1];
+    s.extend_from_slice(b"egresswatch");
+    let proto = if v6 { 58 } else { 1 };
+    let sum = if v6 {
+        checksum_add(pseudo_sum(src, dst, proto, s.len()), &s)
+    } else {
+        checksum_add(0, &s)
+    };
+    let c = checksum_fold(sum);
+    s[2..4].copy_from_slice(&c.to_be_bytes());
+    ip(src, dst, proto, &s)
+}
+
+/// Splits an IPv4 packet into fragments of at most `chunk` payload bytes (a multiple of 8).
+pub fn fragment_ipv4(packet: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let (header, body) = packet.split_at(ihl);
+    let chunk = (chunk / 8).max(1) * 8;
+    let pieces: Vec<&[u8]> = body.chunks(chunk).collect();
+    let last = pieces.len().saturating_sub(1);
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut h = header.to_vec();
+            let total = (ihl + piece.len()) as u16;
+            h[2..4].copy_from_slice(&total.to_be_bytes());
+            let offset = ((i * chunk) / 8) as u16;
+            let flags = if i < last { 0x2000 } else { 0 };
+            h[6..8].copy_from_slice(&(flags | offset).to_be_bytes());
+            h[10..12].copy_from_slice(&[0, 0]);
+            let c = checksum_fold(checksum_add(0, &h));
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            h.extend_from_slice(piece);
+            h
+        })
+        .collect()
+}
+
+/// EtherType of an IP packet, from its version nibble.
+fn ethertype_of(packet: &[u8]) -> u16 {
+    if packet.first().map(|b| b >> 4) == Some(6) {
+        0x86dd
+    } else {
+        0x0800
+    }
+}
+
+/// An Ethernet II frame carrying an IP packet, with 802.1Q tags (outermost first; an outermost
+/// tag is written as 802.1ad when there are several).
+pub fn ethernet(src: Mac, dst: Mac, vlans: &[u16], packet: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + 4 * vlans.len() + packet.len());
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    for (i, vlan) in vlans.iter().enumerate() {
+        let tpid: u16 = if i == 0 && vlans.len() > 1 { 0x88a8 } else { 0x8100 };
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&(vlan & 0x0fff).to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype_of(packet).to_be_bytes());
+    f.extend_from_slice(packet);
+    f
+}
+
+/// A Linux cooked (SLL v1) frame carrying an IP packet sent by `src`.
+pub fn linux_sll(src: Mac, packet: &[u8]) -> Vec<u8> {
+    let mut f = vec![0, 4, 0, 1, 0, 6]; // outgoing, ARPHRD_ETHER, address length 6
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&ethertype_of(packet).to_be_bytes());
+    f.extend_from_slice(packet);
+    f
+}
+
+/// A Linux cooked (SLL v2) frame carrying an IP packet sent by `src`.
+pub fn linux_sll2(src: Mac, packet: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(20 + packet.len());
+    f.extend_from_slice(&ethertype_of(packet).to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 4, 6]); // reserved, ifindex 2, ARPHRD_ETHER, outgoing, len 6
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(packet);
+    f
+}
