@@ -26,6 +26,17 @@ impl Transport {
         }
     }
 
+    /// The IP protocol number.
+    pub fn ip_proto(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Icmp => 1,
+            Transport::Icmpv6 => 58,
+            Transport::Other(n) => n,
+        }
+    }
+
     /// Whether flows of this transport have ports.
     pub fn has_ports(self) -> bool {
         matches!(self, Transport::Tcp | Transport::Udp)

@@ -1,0 +1,311 @@
+//! The bounded flow table: a slab of flows threaded on a least-recently-active list.
+//!
+//! Lookup is a hash map from the canonical 5-tuple to a slab index. Every packet moves its flow
+//! to the back of the list, so the front holds the flow idle longest: expiry pops from the front
+//! while it is past the idle timeout, and a full table evicts the front. Both are O(1) a flow.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::{EndReason, Endpoint, Flow, FlowConfig, FlowStats};
+use crate::decode::{Packet, Transport};
+
+const NIL: u32 = u32::MAX;
+
+/// The direction-free 5-tuple: the lower (address, port) first.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+    transport: Transport,
+}
+
+impl Key {
+    fn of(p: &Packet<'_>) -> Key {
+        let a = (p.src, p.src_port);
+        let b = (p.dst, p.dst_port);
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        Key {
+            lo,
+            hi,
+            transport: p.transport,
+        }
+    }
+}
+
+struct Slot<A> {
+    key: Key,
+    flow: Flow<A>,
+    prev: u32,
+    next: u32,
+}
+
+/// A bounded table of flows with idle expiry by packet time.
+pub struct FlowTable<A> {
+    config: FlowConfig,
+    index: HashMap<Key, u32>,
+    slots: Vec<Option<Slot<A>>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    now_ns: i64,
+    stats: FlowStats,
+}
+
+/// What [`FlowTable::update`] did with a packet.
+pub struct Update<'t, A> {
+    pub flow: &'t mut Flow<A>,
+    /// The packet went device → remote.
+    pub outbound: bool,
+    /// The packet started this flow.
+    pub is_new: bool,
+}
+
+/// FNV-1a, 64-bit: a fixed, dependency-free hash, so flow ids are the same on every run.
+fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(state, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn flow_id(device: Endpoint, remote: Endpoint, transport: Transport, first_ns: i64) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325;
+    h = fnv1a(h, &ip_bytes(device.ip));
+    h = fnv1a(h, &device.port.to_be_bytes());
+    h = fnv1a(h, &ip_bytes(remote.ip));
+    h = fnv1a(h, &remote.port.to_be_bytes());
+    h = fnv1a(h, &[transport.ip_proto()]);
+    fnv1a(h, &first_ns.to_be_bytes())
+}
+
+impl<A: Default> FlowTable<A> {
+    pub fn new(config: FlowConfig) -> FlowTable<A> {
+        FlowTable {
+            config,
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            now_ns: i64::MIN,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &FlowStats {
+        &self.stats
+    }
+
+    /// Flows held now.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn slot(&mut self, i: u32) -> Option<&mut Slot<A>> {
+        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = match self.slot(i) {
+            Some(s) => (s.prev, s.next),
+            None => return,
+        };
+        match self.slot(prev) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.slot(next) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    fn push_back(&mut self, i: u32) {
+        let tail = self.tail;
+        if let Some(s) = self.slot(i) {
+            s.prev = tail;
+            s.next = NIL;
+        }
+        match self.slot(tail) {
+            Some(t) => t.next = i,
+            None => self.head = i,
+        }
+        self.tail = i;
+    }
+
+    /// Removes slot `i` and hands its flow to `ended`.
+    fn remove(&mut self, i: u32, reason: EndReason, ended: &mut Vec<(Flow<A>, EndReason)>) {
+        self.unlink(i);
+        if let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::take) {
+            self.index.remove(&slot.key);
+            self.free.push(i);
+            ended.push((slot.flow, reason));
+        }
+    }
+
+    /// Ends every flow idle past the timeout at packet time `now_ns`.
+    pub fn expire(&mut self, now_ns: i64, ended: &mut Vec<(Flow<A>, EndReason)>) {
+        self.now_ns = self.now_ns.max(now_ns);
+        let deadline = self.now_ns.saturating_sub(self.config.idle_timeout_ns);
+        while let Some(front) = self.slots.get(self.head as usize).and_then(Option::as_ref) {
+            if front.flow.last_seen_ns >= deadline {
+                break;
+            }
+            self.stats.expired += 1;
+            self.remove(self.head, EndReason::Idle, ended);
+        }
+    }
+
+    /// Accounts one packet to its flow, creating the flow if needed. Flows that end on the way
+    /// (idle, evicted for room, or a closed TCP flow whose 5-tuple is reused) go to `ended`.
+    pub fn update(
+        &mut self,
+        p: &Packet<'_>,
+        ts_ns: i64,
+        source: (u16, u64),
+        ended: &mut Vec<(Flow<A>, EndReason)>,
+    ) -> Update<'_, A> {
+        self.expire(ts_ns, ended);
+        let key = Key::of(p);
+        let mut found = self.index.get(&key).copied();
+        // A new connection (a bare SYN) on the 5-tuple of a closed TCP flow starts a new flow.
+        if let Some(i) = found {
+            let syn_only = p.tcp_flags & 0x12 == 0x02;
+            if syn_only && self.slot(i).is_some_and(|s| s.flow.tcp_closed()) {
+                self.remove(i, EndReason::Reused, ended);
+                found = None;
+            }
+        }
+        let (i, is_new) = match found {
+            Some(i) => {
+                self.unlink(i);
+                self.push_back(i);
+                (i, false)
+            }
+            None => (self.insert(key, p, ts_ns, source, ended), true),
+        };
+        let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+            unreachable!("the slot was just linked");
+        };
+        let flow = &mut slot.flow;
+        let outbound = flow.device.ip == p.src && flow.device.port == p.src_port;
+        flow.last_seen_ns = flow.last_seen_ns.max(ts_ns);
+        let bytes = u64::from(p.ip_len);
+        let payload = u64::from(p.payload_len);
+        if outbound {
+            flow.packets_out += 1;
+            flow.bytes_out += bytes;
+            flow.payload_out += payload;
+            flow.tcp_flags_out |= p.tcp_flags;
+            if flow.device_mac.is_none() {
+                flow.device_mac = p.src_mac;
+            }
+        } else {
+            flow.packets_in += 1;
+            flow.bytes_in += bytes;
+            flow.payload_in += payload;
+            flow.tcp_flags_in |= p.tcp_flags;
+            if flow.device_mac.is_none() {
+                flow.device_mac = p.dst_mac;
+            }
+        }
+        Update {
+            flow,
+            outbound,
+            is_new,
+        }
+    }
+
+    fn insert(
+        &mut self,
+        key: Key,
+        p: &Packet<'_>,
+        ts_ns: i64,
+        source: (u16, u64),
+        ended: &mut Vec<(Flow<A>, EndReason)>,
+    ) -> u32 {
+        if self.index.len() >= self.config.max_flows.max(1) {
+            self.stats.evicted += 1;
+            self.remove(self.head, EndReason::Evicted, ended);
+        }
+        let (sender_is_device, internal) =
+            self.config.sides.classify(p.src, p.dst, p.src_mac);
+        let src = Endpoint {
+            ip: p.src,
+            port: p.src_port,
+        };
+        let dst = Endpoint {
+            ip: p.dst,
+            port: p.dst_port,
+        };
+        let (device, remote) = if sender_is_device { (src, dst) } else { (dst, src) };
+        let flow = Flow {
+            id: flow_id(device, remote, p.transport, ts_ns),
+            device,
+            remote,
+            transport: p.transport,
+            internal,
+            device_mac: None,
+            vlan: p.vlan,
+            first_seen_ns: ts_ns,
+            last_seen_ns: ts_ns,
+            bytes_out: 0,
+            bytes_in: 0,
+            packets_out: 0,
+            packets_in: 0,
+            payload_out: 0,
+            payload_in: 0,
+            tcp_flags_out: 0,
+            tcp_flags_in: 0,
+            first_packet: source,
+            ann: A::default(),
+        };
+        let slot = Slot {
+            key,
+            flow,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    *s = Some(slot);
+                }
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, i);
+        self.push_back(i);
+        self.stats.created += 1;
+        self.stats.peak = self.stats.peak.max(self.index.len() as u64);
+        i
+    }
+
+    /// Ends every flow (the input is over), oldest first by first packet, for stable output.
+    pub fn drain(&mut self, ended: &mut Vec<(Flow<A>, EndReason)>) {
+        let start = ended.len();
+        for slot in self.slots.drain(..).flatten() {
+            ended.push((slot.flow, EndReason::EndOfInput));
+        }
+        ended[start..].sort_by_key(|(f, _)| (f.first_seen_ns, f.first_packet, f.id));
+        self.index.clear();
+        self.free.clear();
+        self.head = NIL;
+        self.tail = NIL;
+    }
+}

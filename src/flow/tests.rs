@@ -1,0 +1,159 @@
+use std::net::SocketAddr;
+
+use super::*;
+use crate::capture::{Frame, LinkType};
+use crate::craft;
+use crate::decode::{Decoder, Packet};
+
+const SEC: i64 = 1_000_000_000;
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn sides() -> Sides {
+    Sides {
+        local_networks: vec!["192.168.0.0/16".parse().unwrap(), "fc00::/7".parse().unwrap()],
+        device_networks: vec![],
+        device_macs: vec![],
+    }
+}
+
+fn table(max_flows: usize) -> FlowTable<()> {
+    FlowTable::new(FlowConfig {
+        max_flows,
+        idle_timeout_ns: 10 * SEC,
+        sides: sides(),
+    })
+}
+
+fn with_packet<R>(ip: &[u8], f: impl FnOnce(&Packet<'_>) -> R) -> R {
+    let frame = Frame {
+        ts_ns: 0,
+        link_type: LinkType::RAW,
+        data: ip,
+        wire_len: ip.len() as u32,
+        source: 0,
+        index: 1,
+    };
+    let p = Decoder::new().decode(&frame).unwrap();
+    f(&p)
+}
+
+#[test]
+fn both_directions_share_a_flow_and_the_local_side_is_the_device() {
+    let mut t = table(10);
+    let mut ended = Vec::new();
+    // The remote speaks first (a scan of the device): the device is still the local side.
+    let inbound = craft::tcp(sa("203.0.113.7:443"), sa("192.168.1.50:5000"), 0x12, b"hi");
+    let outbound = craft::tcp(sa("192.168.1.50:5000"), sa("203.0.113.7:443"), 0x10, b"hello");
+    with_packet(&inbound, |p| {
+        let u = t.update(p, SEC, (0, 1), &mut ended);
+        assert!(u.is_new);
+        assert!(!u.outbound);
+        assert_eq!(u.flow.device.ip, "192.168.1.50".parse::<std::net::IpAddr>().unwrap());
+    });
+    with_packet(&outbound, |p| {
+        let u = t.update(p, 2 * SEC, (0, 2), &mut ended);
+        assert!(!u.is_new);
+        assert!(u.outbound);
+        assert_eq!((u.flow.packets_in, u.flow.packets_out), (1, 1));
+        assert_eq!((u.flow.bytes_in, u.flow.bytes_out), (42, 45));
+        assert_eq!((u.flow.payload_in, u.flow.payload_out), (2, 5));
+        assert!(!u.flow.internal);
+    });
+    assert_eq!(t.len(), 1);
+    assert!(ended.is_empty());
+}
+
+#[test]
+fn idle_flows_expire_by_packet_time() {
+    let mut t = table(10);
+    let mut ended = Vec::new();
+    let a = craft::udp(sa("192.168.1.50:1"), sa("203.0.113.1:53"), b"");
+    let b = craft::udp(sa("192.168.1.50:2"), sa("203.0.113.1:53"), b"");
+    with_packet(&a, |p| {
+        t.update(p, 0, (0, 1), &mut ended);
+    });
+    with_packet(&b, |p| {
+        t.update(p, 5 * SEC, (0, 2), &mut ended);
+    });
+    t.expire(11 * SEC, &mut ended);
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].1, EndReason::Idle);
+    assert_eq!(ended[0].0.device.port, 1);
+    assert_eq!(t.stats().expired, 1);
+}
+
+#[test]
+fn a_full_table_evicts_the_least_recently_active() {
+    let mut t = table(2);
+    let mut ended = Vec::new();
+    for (i, port) in [1u16, 2, 1, 3].iter().enumerate() {
+        let ip = craft::udp(
+            sa(&format!("192.168.1.50:{port}")),
+            sa("203.0.113.1:53"),
+            b"",
+        );
+        with_packet(&ip, |p| {
+            t.update(p, i as i64, (0, i as u64), &mut ended);
+        });
+    }
+    assert_eq!(t.len(), 2);
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].0.device.port, 2, "port 1 was touched again, so 2 goes");
+    assert_eq!(ended[0].1, EndReason::Evicted);
+    assert_eq!(t.stats().evicted, 1);
+    t.drain(&mut ended);
+    assert_eq!(ended.len(), 3);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn a_new_syn_after_close_starts_a_new_flow() {
+    let mut t = table(10);
+    let mut ended = Vec::new();
+    let pkts = [
+        craft::tcp(sa("192.168.1.50:4000"), sa("203.0.113.1:80"), 0x02, b""),
+        craft::tcp(sa("203.0.113.1:80"), sa("192.168.1.50:4000"), 0x14, b""),
+        craft::tcp(sa("192.168.1.50:4000"), sa("203.0.113.1:80"), 0x02, b""),
+    ];
+    for (i, ip) in pkts.iter().enumerate() {
+        with_packet(ip, |p| {
+            let u = t.update(p, i as i64 * SEC, (0, i as u64 + 1), &mut ended);
+            assert_eq!(u.is_new, i != 1);
+        });
+    }
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].1, EndReason::Reused);
+}
+
+#[test]
+fn direction_rules() {
+    let mut s = sides();
+    let ip = |x: &str| x.parse::<std::net::IpAddr>().unwrap();
+    // One local side: it is the device, whoever sent first.
+    assert_eq!(s.classify(ip("8.8.8.8"), ip("192.168.1.2"), None), (false, false));
+    // Both local: internal, the sender is the device.
+    assert_eq!(s.classify(ip("192.168.1.3"), ip("192.168.1.2"), None), (true, true));
+    // Neither local: the sender is the device.
+    assert_eq!(s.classify(ip("8.8.8.8"), ip("1.1.1.1"), None), (true, false));
+    // A named device wins even with a public address.
+    s.device_networks.push("1.1.1.1/32".parse().unwrap());
+    assert_eq!(s.classify(ip("8.8.8.8"), ip("1.1.1.1"), None), (false, false));
+    // A device named by MAC is the sender whose MAC matches.
+    let m = crate::decode::Mac([2, 0, 0, 0, 0, 9]);
+    s.device_macs.push(m);
+    assert_eq!(s.classify(ip("9.9.9.9"), ip("8.8.8.8"), Some(m)), (true, false));
+}
+
+#[test]
+fn flow_ids_are_stable() {
+    let run = || {
+        let mut t = table(10);
+        let mut ended = Vec::new();
+        let ip = craft::udp(sa("192.168.1.50:1"), sa("203.0.113.1:53"), b"");
+        with_packet(&ip, |p| t.update(p, 77, (0, 1), &mut ended).flow.id)
+    };
+    assert_eq!(run(), run());
+}
