@@ -1,1 +1,295 @@
-//! event stage.
+//! Events: the output contract. Alerts, flow records and the end-of-run summary.
+//!
+//! Everything a sink writes is one of these types; their field names and nesting are what users
+//! script against (documented in docs/json-format.md, with an ECS mapping). Fields serialize in
+//! declaration order, absent values are left out rather than written as sentinels, and time is
+//! always packet time, so the same input gives byte-identical output.
+
+mod time;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::decode::{Mac, Transport};
+use crate::geoip::{CountryCode, DatabaseInfo};
+use crate::policy::Severity;
+
+pub use time::Rfc3339;
+
+/// Version of the JSON schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which event types to emit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventSet {
+    pub alert: bool,
+    pub flow: bool,
+    pub summary: bool,
+}
+
+impl EventSet {
+    pub const ALL: EventSet = EventSet {
+        alert: true,
+        flow: true,
+        summary: true,
+    };
+
+    /// Parses a comma-separated list such as `alert,summary`.
+    pub fn parse(list: &str) -> Result<EventSet, String> {
+        let mut set = EventSet {
+            alert: false,
+            flow: false,
+            summary: false,
+        };
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "alert" => set.alert = true,
+                "flow" => set.flow = true,
+                "summary" => set.summary = true,
+                "all" => set = EventSet::ALL,
+                other => {
+                    return Err(format!(
+                        "unknown event type {other:?}: use alert, flow, summary or all"
+                    ));
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// The rule behind an alert.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleRef {
+    pub id: String,
+    pub severity: Severity,
+    pub reason: String,
+}
+
+/// The device side of a flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceRef {
+    pub ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The remote side of a flow, with what the databases say about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RemoteRef {
+    pub ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<CountryCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_country: Option<CountryCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<String>,
+    /// Name of the database that gave the country.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_source: Option<String>,
+}
+
+/// Where in the input an event was triggered.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceRef {
+    pub kind: &'static str,
+    pub name: String,
+    /// 1-based index of the packet within its input.
+    pub packet: u64,
+}
+
+/// A rule fired on a flow.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alert {
+    pub timestamp: Rfc3339,
+    pub event_type: &'static str,
+    pub schema: u32,
+    pub flow_id: String,
+    pub rule: RuleRef,
+    pub device: DeviceRef,
+    pub remote: RemoteRef,
+    pub transport: Transport,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub packets_in: u64,
+    pub source: SourceRef,
+}
+
+/// A flow that ended, with its totals.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowRecord {
+    /// When the flow ended (its last packet).
+    pub timestamp: Rfc3339,
+    pub event_type: &'static str,
+    pub schema: u32,
+    pub flow_id: String,
+    pub start: Rfc3339,
+    pub end: Rfc3339,
+    /// `idle`, `reused`, `evicted` or `end_of_input`.
+    pub end_reason: &'static str,
+    pub device: DeviceRef,
+    pub remote: RemoteRef,
+    pub transport: Transport,
+    /// Both endpoints are local: not egress.
+    pub internal: bool,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub packets_in: u64,
+    pub payload_bytes_out: u64,
+    pub payload_bytes_in: u64,
+    /// TCP flags seen from the device and from the remote, as tcpdump letters (`SAFRPU`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_flags_out: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_flags_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Ids of the rules that fired on this flow.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
+    /// Alerts of this flow not written because an identical one (rule, device, remote) was
+    /// written within the de-duplication window.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts_suppressed: u64,
+    pub source: SourceRef,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// TCP flags as letters in a fixed order: S(YN) A(CK) F(IN) R(ST) P(SH) U(RG) E(CE) C(WR).
+pub fn tcp_flag_letters(flags: u8) -> String {
+    const LETTERS: [(u8, char); 8] = [
+        (0x02, 'S'),
+        (0x10, 'A'),
+        (0x01, 'F'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+        (0x20, 'U'),
+        (0x40, 'E'),
+        (0x80, 'C'),
+    ];
+    LETTERS
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
+/// Bytes and flows towards one country or operator.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    pub flows: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub packets_in: u64,
+}
+
+impl Traffic {
+    pub fn add(&mut self, bytes_out: u64, bytes_in: u64, packets_out: u64, packets_in: u64) {
+        self.flows += 1;
+        self.bytes_out += bytes_out;
+        self.bytes_in += bytes_in;
+        self.packets_out += packets_out;
+        self.packets_in += packets_in;
+    }
+}
+
+/// Alert counts for one rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    pub severity: String,
+    /// Alerts written.
+    pub alerts: u64,
+    /// Alerts de-duplicated away.
+    pub suppressed: u64,
+}
+
+/// Everything one device did, as the summary reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceSummary {
+    pub device: DeviceRef,
+    /// Egress traffic (not internal) in total.
+    pub egress: Traffic,
+    /// Egress by remote country; `unknown` for public remotes no database places, `non-public`
+    /// for multicast, broadcast and other addresses that never get a country.
+    pub countries: BTreeMap<String, Traffic>,
+    /// Egress by autonomous system number, where known.
+    pub asns: BTreeMap<u32, Traffic>,
+    pub internal: Traffic,
+    pub alerts: BTreeMap<String, RuleCount>,
+}
+
+/// An input and how reading it went.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputSummary {
+    pub name: String,
+    pub frames: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Counters of the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunCounters {
+    pub frames: u64,
+    pub packets: u64,
+    pub not_ip: u64,
+    pub truncated: u64,
+    pub malformed: u64,
+    /// Frames of link types not decoded, by link type number.
+    pub unsupported_link_types: BTreeMap<u32, u64>,
+    pub fragments: u64,
+    pub fragments_unmatched: u64,
+    pub flows: u64,
+    pub flows_evicted: u64,
+    pub flows_peak: u64,
+    pub alerts: u64,
+    pub alerts_suppressed: u64,
+    pub geoip_lookup_errors: u64,
+}
+
+/// The end-of-run summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub timestamp: Rfc3339,
+    pub event_type: &'static str,
+    pub schema: u32,
+    pub tool: String,
+    pub policy: String,
+    pub first_packet: Option<Rfc3339>,
+    pub last_packet: Option<Rfc3339>,
+    pub inputs: Vec<InputSummary>,
+    pub databases: Vec<DatabaseInfo>,
+    pub counters: RunCounters,
+    /// Alerts by rule across all devices.
+    pub alerts: BTreeMap<String, RuleCount>,
+    pub devices: Vec<DeviceSummary>,
+}
+
+/// One event, as sinks receive it.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    Alert(&'a Alert),
+    Flow(&'a FlowRecord),
+    Summary(&'a Summary),
+}
+
+/// Hex form of a flow id.
+pub fn flow_id_hex(id: u64) -> String {
+    format!("{id:016x}")
+}

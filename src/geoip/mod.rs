@@ -124,6 +124,11 @@ impl Resolver {
         GeoInfo::default()
     }
 
+    /// TEMP
+    pub fn lookup_errors(&self) -> u64 {
+        0
+    }
+
     /// The databases in use, in lookup order.
     pub fn databases(&self) -> &[DatabaseInfo] {
         &self.databases

@@ -1,1 +1,41 @@
-//! sink stage.
+//! Sinks: where events go. JSON lines, the terminal view, and the JUnit report.
+//!
+//! Every sink receives the same [`Event`]s in the same order. The JSON sink writes each event as
+//! one whole line with a single write, so a reader never sees half a line; the terminal view
+//! never prints a control character that came from outside the program.
+
+mod json;
+mod junit;
+mod terminal;
+
+use std::io;
+
+use crate::event::Event;
+
+pub use json::JsonLines;
+pub use junit::write_junit;
+pub use terminal::{Terminal, sanitize};
+
+/// A sink could not write.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {source}")]
+pub struct SinkError {
+    /// The file or stream, e.g. `alerts.jsonl` or `standard output`.
+    pub name: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl SinkError {
+    /// The reader went away (`| head`): not a failure of the tool.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.source.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
+/// Receives events.
+pub trait Sink {
+    fn emit(&mut self, event: Event<'_>) -> Result<(), SinkError>;
+    /// Flushes everything; called once at the end of the run.
+    fn finish(&mut self) -> Result<(), SinkError>;
+}

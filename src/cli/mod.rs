@@ -1,0 +1,148 @@
+//! The command line: clap definitions, one file per subcommand.
+//!
+//! Raw arguments are parsed here and turned into the library's settings; only `main` and this
+//! module know about flags.
+
+pub mod lookup;
+pub mod policy;
+pub mod replay;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use egresswatch::capture::CaptureError;
+use egresswatch::geoip::{GeoipError, Resolver};
+use egresswatch::policy::{CliRules, Policy, PolicyError};
+use egresswatch::sink::SinkError;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  clean: no alert at or above --fail-on
+  1  an alert at or above --fail-on (default: any alert)
+  2  usage, policy or GeoIP database error, or output that could not be written
+  3  a capture was unreadable or damaged (what was read before the damage is still processed,
+     reported and written)";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "egresswatch",
+    version,
+    about = "Where does this device send its data? Replays captures, tags every remote with its \
+             country and operator, checks a policy and reports unexpected egress.",
+    after_help = EXIT_CODES,
+)]
+pub struct Cli {
+    /// More log output on standard error (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors in the log on standard error.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyse capture files (pcap, pcapng, gzip; `-` for standard input).
+    #[command(after_help = EXIT_CODES)]
+    Replay(replay::ReplayArgs),
+    /// Print what the GeoIP databases say about addresses, one JSON object per address.
+    #[command(after_help = "Exit codes:\n  0  every address was looked up\n  2  an argument is not an IP address, or a database could not be opened")]
+    Lookup(lookup::LookupArgs),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// Options that choose the policy: a file, one-liners, or the embedded default.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PolicyArgs {
+    /// Policy file (TOML, see docs/policy.md). Without it and without one-liners, the embedded
+    /// default policy is used.
+    #[arg(short, long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Alert on traffic to these countries or groups (comma-separated, e.g. CN,RU).
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub deny_country: Vec<String>,
+    /// Alert on traffic to any country outside these (and the home set), e.g. BE,DE or EU.
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub allow_country: Vec<String>,
+    /// The home country set, e.g. BE.
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub home: Vec<String>,
+}
+
+impl PolicyArgs {
+    /// The policy these options describe. One-liners without `--policy` start from an empty
+    /// policy: they are the whole policy.
+    pub fn load(&self) -> Result<Policy, Failure> {
+        let cli = CliRules {
+            deny_countries: self.deny_country.clone(),
+            allow_countries: self.allow_country.clone(),
+            home: self.home.clone(),
+        };
+        let one_liners =
+            !(cli.deny_countries.is_empty() && cli.allow_countries.is_empty() && cli.home.is_empty());
+        let base = match &self.policy {
+            Some(path) => Policy::from_file(path)?,
+            None if one_liners => Policy::empty(),
+            None => Policy::embedded_default(),
+        };
+        Ok(base.with_cli(&cli)?)
+    }
+}
+
+/// Options that choose the GeoIP databases.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GeoipArgs {
+    /// Use this MaxMind-format database instead of the embedded one (repeatable; for each field
+    /// the first database that has it answers).
+    #[arg(long = "geoip-db", value_name = "PATH")]
+    pub geoip_db: Vec<PathBuf>,
+}
+
+impl GeoipArgs {
+    pub fn open(&self) -> Result<Resolver, Failure> {
+        Ok(if self.geoip_db.is_empty() {
+            Resolver::embedded()?
+        } else {
+            Resolver::open(&self.geoip_db)?
+        })
+    }
+}
+
+/// When to colour the terminal view.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Geoip(#[from] GeoipError),
+    #[error("{0}")]
+    Capture(#[from] CaptureError),
+    #[error("cannot write {0}")]
+    Output(#[from] SinkError),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Capture(_) => 3,
+            _ => 2,
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `egresswatch replay`: analyse capture files.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use egresswatch::capture::{CaptureError, Replay};
+use egresswatch::engine::{Engine, Settings};
+use egresswatch::event::EventSet;
+use egresswatch::policy::{Action, Severity};
+use egresswatch::sink::{JsonLines, Sink, SinkError, Terminal, write_junit};
+
+use super::{ColorChoice, Failure, GeoipArgs, PolicyArgs};
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture files (pcap, pcapng, optionally gzip-compressed), directories of them, or `-` for
+    /// standard input. Several inputs are merged in timestamp order as one run.
+    #[arg(value_name = "FILE", required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
+    /// Write events as JSON lines to this file (`-` for standard output; the terminal view then
+    /// goes to standard error).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Which events to write as JSON: a comma-separated list of alert, flow, summary (or all).
+    #[arg(long, value_name = "LIST", default_value = "alert,flow,summary", value_parser = EventSet::parse)]
+    pub events: EventSet,
+    /// Exit with code 1 when an alert at or above this severity was raised: info, low, medium,
+    /// high, critical, or never.
+    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_fail_on)]
+    pub fail_on: FailOn,
+    /// Write a JUnit XML report (a test case per alerting rule and device) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Most flows held at once; the least recently active flow is evicted (and counted) beyond.
+    #[arg(long, value_name = "N", default_value_t = egresswatch::flow::FLOWS_MAX_DEFAULT)]
+    pub max_flows: usize,
+    /// A flow with no packet for this many seconds of packet time ends.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub idle_timeout: f64,
+    /// Colour the terminal view.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
+    #[arg(long)]
+    pub no_terminal: bool,
+}
+
+/// The `--fail-on` threshold.
+#[derive(Clone, Copy, Debug)]
+pub struct FailOn(Option<Severity>);
+
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(FailOn(None));
+    }
+    s.parse().map(|sev| FailOn(Some(sev)))
+}
+
+/// Where the JSON lines go.
+fn json_sink(path: &PathBuf, events: EventSet) -> Result<Box<dyn Sink>, Failure> {
+    if path.as_os_str() == "-" {
+        let out = BufWriter::with_capacity(1 << 16, io::stdout());
+        return Ok(Box::new(JsonLines::new(
+            out,
+            "standard output".to_owned(),
+            events,
+            false,
+        )));
+    }
+    let name = path.display().to_string();
+    let file = File::create(path).map_err(|source| SinkError {
+        name: name.clone(),
+        source,
+    })?;
+    Ok(Box::new(JsonLines::new(
+        BufWriter::with_capacity(1 << 16, file),
+        name,
+        events,
+        false,
+    )))
+}
+
+fn terminal_sink(args: &ReplayArgs, to_stderr: bool) -> Box<dyn Sink> {
+    let is_tty = if to_stderr {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
+    let colour = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_tty && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let show_alerts = args.events.alert || args.json.is_some();
+    if to_stderr {
+        Box::new(
+            Terminal::new(io::stderr(), "standard error".to_owned(), colour)
+                .show(show_alerts, true),
+        )
+    } else {
+        Box::new(
+            Terminal::new(io::stdout(), "standard output".to_owned(), colour)
+                .show(show_alerts, true),
+        )
+    }
+}
+
+/// Runs a replay and returns the exit code.
+pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
+    let policy = args.policy.load()?;
+    let resolver = args.geoip.open()?;
+    if !(args.idle_timeout.is_finite() && args.idle_timeout > 0.0) {
+        return Err(Failure::Usage(format!(
+            "--idle-timeout must be a positive number of seconds, not {}",
+            args.idle_timeout
+        )));
+    }
+    let settings = Settings {
+        max_flows: args.max_flows.max(1),
+        idle_timeout_ns: (args.idle_timeout * 1e9) as i64,
+    };
+    let mut replay = Replay::open(&args.inputs)?;
+    let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(path) = &args.json {
+        sinks.push(json_sink(path, args.events)?);
+    }
+    if !args.no_terminal {
+        sinks.push(terminal_sink(args, json_to_stdout));
+    }
+    let alert_rules: Vec<String> = policy
+        .rules()
+        .iter()
+        .filter(|r| r.action == Action::Alert)
+        .map(|r| r.id.clone())
+        .collect();
+    let names = replay.input_names().to_vec();
+    let mut engine = Engine::new(policy, resolver, &settings, names.clone(), sinks);
+    let mut damaged = false;
+    let mut broken_pipe = false;
+    loop {
+        match replay.next_frame() {
+            Ok(Some(frame)) => match engine.process(&frame) {
+                Ok(()) => {}
+                Err(e) if e.is_broken_pipe() => {
+                    broken_pipe = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Ok(None) => break,
+            Err(e) => {
+                damaged = true;
+                tracing::error!("{e}");
+                let path = match &e {
+                    CaptureError::Io { path, .. }
+                    | CaptureError::UnknownFormat { path, .. }
+                    | CaptureError::Damaged { path, .. } => path.clone(),
+                };
+                if let Some(i) = names.iter().position(|n| *n == path) {
+                    engine.input_error(i, e.to_string());
+                }
+            }
+        }
+    }
+    let report = match engine.finish() {
+        Ok(report) => report,
+        Err(e) if e.is_broken_pipe() || broken_pipe => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(path) = &args.junit {
+        let xml = write_junit(&report.summary, &alert_rules);
+        let name = path.display().to_string();
+        File::create(path)
+            .and_then(|mut f| f.write_all(xml.as_bytes()).and_then(|()| f.flush()))
+            .map_err(|source| SinkError { name, source })?;
+    }
+    if damaged {
+        return Ok(3);
+    }
+    let failed = match (args.fail_on.0, report.max_severity) {
+        (Some(threshold), Some(max)) => max >= threshold,
+        _ => false,
+    };
+    Ok(u8::from(failed))
+}

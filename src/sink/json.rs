@@ -1,0 +1,61 @@
+//! JSON lines: one event per line, each written whole.
+
+use std::io::Write;
+
+use super::{Sink, SinkError};
+use crate::event::{Event, EventSet};
+
+/// Writes the selected events as JSON lines.
+pub struct JsonLines<W: Write> {
+    out: W,
+    name: String,
+    events: EventSet,
+    /// Flush after every line (live mode, tailing operators) rather than at the end.
+    flush_each: bool,
+    line: Vec<u8>,
+}
+
+impl<W: Write> JsonLines<W> {
+    pub fn new(out: W, name: String, events: EventSet, flush_each: bool) -> JsonLines<W> {
+        JsonLines {
+            out,
+            name,
+            events,
+            flush_each,
+            line: Vec::with_capacity(1024),
+        }
+    }
+
+    fn fail(&self, source: std::io::Error) -> SinkError {
+        SinkError {
+            name: self.name.clone(),
+            source,
+        }
+    }
+}
+
+impl<W: Write> Sink for JsonLines<W> {
+    fn emit(&mut self, event: Event<'_>) -> Result<(), SinkError> {
+        self.line.clear();
+        let written = match event {
+            Event::Alert(a) if self.events.alert => serde_json::to_writer(&mut self.line, a),
+            Event::Flow(f) if self.events.flow => serde_json::to_writer(&mut self.line, f),
+            Event::Summary(s) if self.events.summary => serde_json::to_writer(&mut self.line, s),
+            _ => return Ok(()),
+        };
+        written.map_err(|e| self.fail(e.into()))?;
+        self.line.push(b'\n');
+        // One write_all of a whole line: a buffered writer never splits a line it can hold.
+        if let Err(e) = self.out.write_all(&self.line) {
+            return Err(self.fail(e));
+        }
+        if self.flush_each {
+            self.out.flush().map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.out.flush().map_err(|e| self.fail(e))
+    }
+}
