@@ -3,12 +3,65 @@
 //! This stage owns opening MaxMind-format databases (the embedded default or files given by the
 //! user), reading the common record layouts, lab overrides that win over every database, and a
 //! per-address cache so each remote is looked up once. Non-public addresses never get a country.
+//!
+//! Guarantees:
+//! - Opening a file checks it (metadata, probe look-ups, a bounded walk of the search tree, record
+//!   layout) and refuses a damaged or unsuitable database with a [`GeoipError`] naming the file and
+//!   saying what to do. Nothing here panics on any database content or address.
+//! - A look-up that fails at run time is counted ([`Resolver::lookup_errors`]) and gives no
+//!   answer from that database; the other databases are still asked.
+//! - For each field group (country, registered country, ASN with its organisation) the first
+//!   database in order that has it answers, and [`GeoInfo`] records which one.
+//! - Overrides win over every database, for any address, longest prefix first.
+//! - Memory is bounded: the cache holds at most [`GEOIP_CACHE_MAX_ENTRIES`] addresses.
+//!
+//! Left to others: which databases to use (CLI/config), what a country means (policy).
 
+mod database;
+mod overrides;
+mod record;
+mod special;
+
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use ipnet::IpNet;
+
+use database::Database;
+use overrides::OverrideTable;
+
+pub use database::{DATABASE_MAX_BYTES, DATABASE_WALK_MAX_NETWORKS};
+pub use special::is_public;
+
+/// The embedded default database: ip-location-db's geo-whois-asn-country (see geoip/README.md for
+/// provenance, licence and attribution).
+static EMBEDDED_DATABASE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/geoip/geo-whois-asn-country.mmdb"
+));
+
+/// How the embedded database is named in [`DatabaseInfo::name`].
+pub const EMBEDDED_DATABASE_NAME: &str = "embedded:geo-whois-asn-country.mmdb";
+
+/// How the overrides are named in [`DatabaseInfo::name`].
+pub const OVERRIDES_NAME: &str = "overrides";
+
+/// The [`DatabaseInfo::database_type`] of the overrides entry.
+pub const OVERRIDES_DATABASE_TYPE: &str = "egresswatch-overrides";
+
+/// Most addresses the cache remembers. When full it is emptied (and the clear counted): cheaper
+/// than tracking recency, and a scan that fills it gains nothing from keeping old entries.
+/// About 100 bytes per entry, so ~25 MiB at most.
+pub const GEOIP_CACHE_MAX_ENTRIES: usize = 1 << 18;
+
+/// Most database files one resolver opens; [`GeoInfo`] indexes them with a `u16`.
+pub const GEOIP_MAX_DATABASES: usize = 64;
+
+/// Most distinct organisation names kept interned; when full the set is emptied (names already
+/// handed out stay valid).
+const AS_ORG_INTERN_MAX_ENTRIES: usize = 1 << 16;
 
 /// An ISO 3166-1 alpha-2 country code, always two ASCII capital letters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,9 +71,10 @@ impl CountryCode {
     /// Accepts two ASCII letters in either case; anything else is `None`.
     pub fn new(code: &str) -> Option<CountryCode> {
         match code.as_bytes() {
-            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
-                Some(CountryCode([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
-            }
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => Some(CountryCode([
+                a.to_ascii_uppercase(),
+                b.to_ascii_uppercase(),
+            ])),
             _ => None,
         }
     }
@@ -83,45 +137,245 @@ pub struct DatabaseInfo {
     pub name: String,
     /// The database's own `database_type` metadata, e.g. `GeoLite2-Country`.
     pub database_type: String,
-    /// Build time from the metadata, seconds since the Unix epoch.
+    /// Build time from the metadata, seconds since the Unix epoch; 0 for the overrides.
     pub build_epoch: u64,
+    /// 4 or 6 from the metadata; `None` for the overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_version: Option<u16>,
+    /// Search-tree nodes from the metadata; `None` for the overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_count: Option<u32>,
+    /// Bits per search-tree record (24, 28 or 32); `None` for the overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_size: Option<u16>,
+    /// Size of the database in bytes; `None` for the overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
 }
 
-/// Why a database could not be used.
+impl DatabaseInfo {
+    fn overrides() -> DatabaseInfo {
+        DatabaseInfo {
+            name: OVERRIDES_NAME.to_owned(),
+            database_type: OVERRIDES_DATABASE_TYPE.to_owned(),
+            build_epoch: 0,
+            ip_version: None,
+            node_count: None,
+            record_size: None,
+            size_bytes: None,
+        }
+    }
+}
+
+/// Why a database could not be used. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoipError {
+    /// Any other failure to open a database.
     #[error("{path}: {message}")]
     Open { path: String, message: String },
+    /// The file could not be read.
+    #[error("{path}: cannot read the GeoIP database: {source}; check the path and its permissions")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than [`DATABASE_MAX_BYTES`].
+    #[error(
+        "{path}: larger than any GeoIP database egresswatch accepts ({max_bytes} bytes); check \
+         that this is a .mmdb file"
+    )]
+    TooLarge {
+        path: String,
+        /// The size read, which stops one byte past `max_bytes`.
+        size_bytes: u64,
+        max_bytes: u64,
+    },
+    /// The file is not in the MaxMind DB format at all.
+    #[error(
+        "{path}: not a MaxMind DB (.mmdb) file ({detail}); give a database in MaxMind DB format \
+         such as GeoLite2-Country.mmdb, a DB-IP Lite or IPinfo .mmdb, not a CSV or compressed file \
+         (unpack .tar.gz/.gz downloads first)"
+    )]
+    NotMaxMind { path: String, detail: String },
+    /// The file is a MaxMind DB but damaged.
+    #[error(
+        "{path}: the MaxMind DB is corrupt: {detail}; download the database again (an interrupted \
+         download or a truncated copy is the usual cause)"
+    )]
+    Corrupt { path: String, detail: String },
+    /// The database has records, but none carries a field egresswatch reads.
+    #[error(
+        "{path}: a {database_type:?} database, whose records carry none of the fields egresswatch \
+         reads ({fields}); give a country, city or ASN database instead (e.g. GeoLite2-Country, \
+         GeoLite2-City, GeoLite2-ASN, DB-IP Lite country, IPinfo Lite)",
+        fields = database::FIELDS_READ
+    )]
+    WrongType { path: String, database_type: String },
+    /// The database holds no records at all.
+    #[error("{path}: the {database_type:?} database has no records; give a database with data")]
+    Empty { path: String, database_type: String },
+    /// More files than [`GEOIP_MAX_DATABASES`].
+    #[error(
+        "{count} GeoIP databases given; egresswatch uses at most {max}: drop the ones that add nothing"
+    )]
+    TooManyDatabases { count: usize, max: usize },
+}
+
+/// Counters a resolver keeps, for the run summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GeoipStats {
+    /// Look-ups answered from the cache.
+    pub cache_hits: u64,
+    /// Look-ups that asked the overrides and databases.
+    pub cache_misses: u64,
+    /// Times the cache was full and emptied.
+    pub cache_clears: u64,
+    /// Database look-ups that failed (damaged records); each gave no answer.
+    pub lookup_errors: u64,
 }
 
 /// Looks addresses up in the configured databases, with overrides first and a cache in front.
 pub struct Resolver {
+    /// What [`Resolver::databases`] returns: the overrides entry first when overrides are set,
+    /// then one entry per database in `readers`.
     databases: Vec<DatabaseInfo>,
+    readers: Vec<Database>,
+    overrides: OverrideTable,
+    cache: HashMap<IpAddr, GeoInfo>,
+    org_names: HashSet<Arc<str>>,
+    stats: GeoipStats,
 }
 
 impl Resolver {
     /// The databases compiled into the binary.
+    ///
+    /// Cheap (a few milliseconds): reads the metadata and nothing else. The embedded database is
+    /// checked by this module's tests instead.
     pub fn embedded() -> Result<Resolver, GeoipError> {
-        Ok(Resolver {
-            databases: Vec::new(),
-        })
+        let database = Database::from_static(EMBEDDED_DATABASE_NAME, EMBEDDED_DATABASE)?;
+        Ok(Resolver::with_databases(vec![database]))
     }
 
     /// Opens database files in order; for each field the first database that has it answers.
+    ///
+    /// Each file is checked before use (see [`GeoipError`] for what is refused). With no paths,
+    /// this is [`Resolver::embedded`].
     pub fn open(paths: &[PathBuf]) -> Result<Resolver, GeoipError> {
-        let _ = paths;
-        Self::embedded()
+        if paths.is_empty() {
+            return Self::embedded();
+        }
+        if paths.len() > GEOIP_MAX_DATABASES {
+            return Err(GeoipError::TooManyDatabases {
+                count: paths.len(),
+                max: GEOIP_MAX_DATABASES,
+            });
+        }
+        let readers = paths
+            .iter()
+            .map(|path| Database::open(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Resolver::with_databases(readers))
     }
 
-    /// Installs lab overrides, which win over every database.
+    fn with_databases(readers: Vec<Database>) -> Resolver {
+        Resolver {
+            databases: readers.iter().map(|db| db.info().clone()).collect(),
+            readers,
+            overrides: OverrideTable::default(),
+            cache: HashMap::new(),
+            org_names: HashSet::new(),
+            stats: GeoipStats::default(),
+        }
+    }
+
+    /// Installs lab overrides, which win over every database. Replaces earlier overrides and
+    /// empties the cache. When any are set, [`Resolver::databases`] starts with an `overrides`
+    /// entry, which override answers point at.
     pub fn set_overrides(&mut self, overrides: Vec<GeoOverride>) {
-        let _ = overrides;
+        if self.has_overrides() {
+            self.databases.remove(0);
+        }
+        self.overrides = OverrideTable::new(overrides);
+        if self.has_overrides() {
+            self.databases.insert(0, DatabaseInfo::overrides());
+        }
+        self.cache.clear();
     }
 
-    /// What is known about `ip`. Non-public addresses get an empty answer.
+    fn has_overrides(&self) -> bool {
+        self.overrides.len() > 0
+    }
+
+    /// What is known about `ip`. Non-public addresses get an empty answer unless an override
+    /// covers them. IPv4-mapped IPv6 addresses are looked up as IPv4.
     pub fn lookup(&mut self, ip: IpAddr) -> GeoInfo {
-        let _ = ip;
-        GeoInfo::default()
+        let ip = ip.to_canonical();
+        if let Some(hit) = self.cache.get(&ip) {
+            self.stats.cache_hits += 1;
+            return hit.clone();
+        }
+        self.stats.cache_misses += 1;
+        let info = self.resolve(ip);
+        if self.cache.len() >= GEOIP_CACHE_MAX_ENTRIES {
+            self.cache.clear();
+            self.stats.cache_clears += 1;
+        }
+        self.cache.insert(ip, info.clone());
+        info
+    }
+
+    /// Asks the overrides, then (for public addresses) the databases in order.
+    fn resolve(&mut self, ip: IpAddr) -> GeoInfo {
+        let mut info = GeoInfo::default();
+        if let Some(answer) = self.overrides.lookup(ip) {
+            // The overrides entry is always first in `databases` when there are overrides.
+            let source = Some(0);
+            if answer.country.is_some() {
+                info.country = answer.country;
+                info.country_source = source;
+            }
+            if answer.asn.is_some() || answer.as_org.is_some() {
+                info.asn = answer.asn;
+                info.as_org.clone_from(&answer.as_org);
+                info.asn_source = source;
+            }
+        }
+        if !is_public(ip) {
+            return info;
+        }
+        let first_index = usize::from(self.has_overrides());
+        let mut registered_done = false;
+        for (i, database) in self.readers.iter().enumerate() {
+            if info.country_source.is_some() && info.asn_source.is_some() && registered_done {
+                break;
+            }
+            let fields = match database.lookup(ip) {
+                Ok(Some(fields)) => fields,
+                Ok(None) => continue,
+                Err(_) => {
+                    self.stats.lookup_errors += 1;
+                    continue;
+                }
+            };
+            let source = i
+                .checked_add(first_index)
+                .and_then(|index| u16::try_from(index).ok());
+            if info.country_source.is_none() && fields.country.is_some() {
+                info.country = fields.country;
+                info.country_source = source;
+            }
+            if !registered_done && fields.registered_country.is_some() {
+                info.registered_country = fields.registered_country;
+                registered_done = true;
+            }
+            if info.asn_source.is_none() && fields.has_as() {
+                info.asn = fields.asn;
+                info.as_org = fields.as_org.map(|name| intern(&mut self.org_names, name));
+                info.asn_source = source;
+            }
+        }
+        info
     }
 
     /// TEMP
@@ -133,10 +387,45 @@ impl Resolver {
     pub fn databases(&self) -> &[DatabaseInfo] {
         &self.databases
     }
+
+    /// Database look-ups that failed at run time (each gave no answer).
+    pub fn lookup_errors(&self) -> u64 {
+        self.stats.lookup_errors
+    }
+
+    /// Look-ups answered from the cache.
+    pub fn cache_hits(&self) -> u64 {
+        self.stats.cache_hits
+    }
+
+    /// Look-ups that missed the cache.
+    pub fn cache_misses(&self) -> u64 {
+        self.stats.cache_misses
+    }
+
+    /// Times the cache filled up and was emptied.
+    pub fn cache_clears(&self) -> u64 {
+        self.stats.cache_clears
+    }
+
+    /// All counters at once.
+    pub fn stats(&self) -> GeoipStats {
+        self.stats
+    }
 }
 
-/// Whether `ip` is a globally routed unicast address: only those get a country.
-pub fn is_public(ip: IpAddr) -> bool {
-    let _ = ip;
-    false
+/// One shared allocation per distinct organisation name.
+fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(known) = names.get(name) {
+        return Arc::clone(known);
+    }
+    if names.len() >= AS_ORG_INTERN_MAX_ENTRIES {
+        names.clear();
+    }
+    let shared: Arc<str> = Arc::from(name);
+    names.insert(Arc::clone(&shared));
+    shared
 }
+
+#[cfg(test)]
+mod tests;
