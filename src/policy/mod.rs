@@ -1,18 +1,96 @@
 //! Policy: which countries, operators, networks, transports and ports each device may reach.
 //!
-//! This stage owns the TOML policy format, its validation (every error names file, line and
-//! column and says how to fix it), the embedded default policy, the command-line one-liners, and
-//! evaluation of a flow against the compiled rules.
+//! This stage owns the TOML policy format (version 1, documented in `docs/policy.md`), its
+//! validation, the embedded default policy, the command-line one-liners, and evaluation of a flow
+//! against the compiled rules.
+//!
+//! Guarantees: loading never panics, whatever the input; every load error names the file, line
+//! and column (1-based, column in characters) and says how to fix it; a loaded policy is fully
+//! validated and compiled, so [`Policy::evaluate`] cannot fail and does not allocate. Rules are
+//! evaluated first match wins, in file order, after the command-line rules.
+//!
+//! Looking addresses up (countries, ASNs) is left to `geoip`; deciding which side of a flow is
+//! the device and de-duplicating alerts is left to the engine, with the settings given here.
+
+mod compile;
+mod countries;
+mod matcher;
+mod model;
+mod template;
 
 use std::fmt;
+use std::io::Read as _;
 use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::decode::{Mac, Transport};
 use crate::geoip::{CountryCode, GeoOverride};
+
+pub use compile::GROUP_NESTING_MAX;
+pub use countries::{COUNTRIES, name_of as country_name};
+
+use compile::{Groups, Src};
+use countries::CountrySet;
+use matcher::Conditions;
+use template::Template;
+
+/// The largest policy file accepted, in bytes (1 MiB): far above any real policy, small enough
+/// that a wrong file (a capture, a log) is refused at once.
+pub const POLICY_MAX_BYTES: usize = 1 << 20;
+
+/// The longest rule id, group name or profile name, in characters.
+pub const NAME_MAX_CHARS: usize = 64;
+
+/// The profile of local devices that no `[[devices]]` entry names (and of entries without one).
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// The alert de-duplication window when the policy sets none: 60 s, in nanoseconds.
+pub const DEDUP_WINDOW_DEFAULT_NS: i64 = 60_000_000_000;
+
+/// The longest de-duplication window accepted: 7 days, in nanoseconds.
+pub const DEDUP_WINDOW_MAX_NS: i64 = 7 * 24 * 3_600_000_000_000;
+
+/// Id of the rule made from `--deny-country`.
+pub const CLI_DENY_RULE: &str = "cli-deny-country";
+
+/// Id of the rule made from `--allow-country`.
+pub const CLI_ALLOW_RULE: &str = "cli-allow-country";
+
+/// What [`Policy::source`] says for the embedded default policy.
+pub const SOURCE_EMBEDDED: &str = "embedded default";
+
+/// What [`Policy::source`] says for a policy made only of command-line options.
+pub const SOURCE_CLI: &str = "command line";
+
+/// The embedded default policy, as TOML.
+pub const DEFAULT_POLICY_TOML: &str = include_str!("default.toml");
+
+/// The device-side networks when the policy sets no `local_networks`: private IPv4 (RFC 1918),
+/// shared address space (RFC 6598), IPv4 link-local (RFC 3927), loopback (RFC 1122), unique local
+/// IPv6 (RFC 4193), IPv6 link-local (RFC 4291) and the IPv6 loopback (RFC 4291).
+pub fn default_local_networks() -> Vec<IpNet> {
+    let v4 = |a, b, len| Ipv4Net::new(std::net::Ipv4Addr::new(a, b, 0, 0), len).map(IpNet::V4);
+    let v6 = |first, len| {
+        Ipv6Net::new(std::net::Ipv6Addr::new(first, 0, 0, 0, 0, 0, 0, 0), len).map(IpNet::V6)
+    };
+    [
+        v4(10, 0, 8),
+        v4(172, 16, 12),
+        v4(192, 168, 16),
+        v4(100, 64, 10),
+        v4(169, 254, 16),
+        v4(127, 0, 8),
+        v6(0xfc00, 7),
+        v6(0xfe80, 10),
+        Ipv6Net::new(std::net::Ipv6Addr::LOCALHOST, 128).map(IpNet::V6),
+    ]
+    .into_iter()
+    .filter_map(Result::ok)
+    .collect()
+}
 
 /// How serious an alert is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,15 +179,33 @@ pub struct Rule {
     pub id: String,
     pub severity: Severity,
     pub action: Action,
+    conditions: Conditions,
+    template: Template,
 }
 
 impl Rule {
     /// The human-readable reason for an alert of this rule on `subject`, with the rule's template
-    /// filled in (`{country}`, `{device}`, `{remote}`, `{port}`, `{transport}`, `{asn}`).
+    /// filled in (`{country}`, `{device}`, `{remote}`, `{port}`, `{transport}`, `{asn}`,
+    /// `{device_ip}`, `{rule}`), or the reason generated from its conditions.
     pub fn reason(&self, subject: &Subject<'_>) -> String {
-        let _ = subject;
-        String::new()
+        self.template.render(&self.id, subject)
     }
+
+    /// Whether every condition of this rule holds for `subject` (ignoring the other rules).
+    pub fn matches(&self, subject: &Subject<'_>) -> bool {
+        let profile = subject
+            .device
+            .map_or(DEFAULT_PROFILE, |d| d.profile.as_str());
+        self.conditions.matches(subject, profile)
+    }
+}
+
+/// How a `[[devices]]` entry recognises its device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceSelector {
+    Ip(IpAddr),
+    Cidr(IpNet),
+    Mac(Mac),
 }
 
 /// A device named in the policy.
@@ -117,6 +213,18 @@ impl Rule {
 pub struct Device {
     pub name: String,
     pub profile: String,
+    pub selector: DeviceSelector,
+}
+
+impl Device {
+    /// Whether this entry names the endpoint at `ip` with MAC `mac` (MACs only when known).
+    pub fn matches(&self, ip: IpAddr, mac: Option<Mac>) -> bool {
+        match self.selector {
+            DeviceSelector::Ip(a) => a == ip,
+            DeviceSelector::Cidr(n) => n.contains(&ip),
+            DeviceSelector::Mac(m) => mac == Some(m),
+        }
+    }
 }
 
 /// The flow facts a rule can look at.
@@ -136,56 +244,259 @@ pub struct Subject<'a> {
 #[derive(Clone, Debug)]
 pub struct Policy {
     rules: Vec<Rule>,
+    name: Option<String>,
+    source: String,
+    home: CountrySet,
+    home_codes: Vec<CountryCode>,
+    local_networks: Vec<IpNet>,
+    devices: Vec<Device>,
+    overrides: Vec<GeoOverride>,
+    dedup_window_ns: i64,
+    groups: Groups,
 }
 
 impl Policy {
-    /// Loads and validates a policy file.
+    /// Loads and validates a policy file. Errors reading it are reported at line 0, column 0.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
-        let _ = path;
-        Ok(Policy { rules: Vec::new() })
+        Self::from_file_with_home(path, &[])
     }
 
-    /// The policy compiled into the binary, used when no file is given.
+    /// Loads a policy file and adds the command-line one-liners, with `--home` known while the
+    /// file is validated (so the file may use `home` with only `--home` setting it). This is the
+    /// same as `from_file(path)?.with_cli(cli)` otherwise.
+    pub fn from_file_with_cli(path: &Path, cli: &CliRules) -> Result<Policy, PolicyError> {
+        Self::from_file_with_home(path, &cli.home)?.with_cli(cli)
+    }
+
+    fn from_file_with_home(path: &Path, cli_home: &[String]) -> Result<Policy, PolicyError> {
+        let file = path.display().to_string();
+        let whole = |message: String| PolicyError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            message,
+        };
+        let handle =
+            std::fs::File::open(path).map_err(|e| whole(format!("cannot read the policy: {e}")))?;
+        let limit = u64::try_from(POLICY_MAX_BYTES)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let mut bytes = Vec::new();
+        handle
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| whole(format!("cannot read the policy: {e}")))?;
+        if bytes.len() > POLICY_MAX_BYTES {
+            let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+            return Err(whole(format!(
+                "policy is {size} bytes, more than the limit of {POLICY_MAX_BYTES} bytes (1 MiB): split it or remove unused rules"
+            )));
+        }
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let good = bytes.get(..e.valid_up_to()).unwrap_or_default();
+                let good = std::str::from_utf8(good).unwrap_or_default();
+                let src = Src {
+                    text: good,
+                    file: &file,
+                };
+                return Err(src.err(
+                    good.len()..good.len(),
+                    "the policy is not UTF-8 text: save it as UTF-8 (TOML requires it)",
+                ));
+            }
+        };
+        let src = Src { text, file: &file };
+        compile::compile(&src, file.clone(), cli_home)
+    }
+
+    /// Parses and validates a policy held in memory; `file` names it in errors and in
+    /// [`Policy::source`].
+    pub fn from_toml(text: &str, file: &str) -> Result<Policy, PolicyError> {
+        compile::compile(&Src { text, file }, file.to_owned(), &[])
+    }
+
+    /// [`Policy::from_toml`] with the command-line one-liners, `--home` known while the text is
+    /// validated (as in [`Policy::from_file_with_cli`]).
+    pub fn from_toml_with_cli(
+        text: &str,
+        file: &str,
+        cli: &CliRules,
+    ) -> Result<Policy, PolicyError> {
+        compile::compile(&Src { text, file }, file.to_owned(), &cli.home)?.with_cli(cli)
+    }
+
+    /// A policy with no rules and the default local networks: the start for command-line rules.
+    pub fn empty() -> Policy {
+        Policy {
+            rules: Vec::new(),
+            name: None,
+            source: SOURCE_CLI.to_owned(),
+            home: CountrySet::EMPTY,
+            home_codes: Vec::new(),
+            local_networks: default_local_networks(),
+            devices: Vec::new(),
+            overrides: Vec::new(),
+            dedup_window_ns: DEDUP_WINDOW_DEFAULT_NS,
+            groups: Groups::default(),
+        }
+    }
+
+    /// The policy compiled into the binary, used when no file is given: it alerts on data sent
+    /// to China (see `src/policy/default.toml`).
     pub fn embedded_default() -> Policy {
-        Policy { rules: Vec::new() }
+        let src = Src {
+            text: DEFAULT_POLICY_TOML,
+            file: SOURCE_EMBEDDED,
+        };
+        // A unit test proves the embedded text valid; should it ever not be, run with no rules
+        // rather than abort.
+        compile::compile(&src, SOURCE_EMBEDDED.to_owned(), &[]).unwrap_or_else(|_| Policy {
+            source: SOURCE_EMBEDDED.to_owned(),
+            ..Policy::empty()
+        })
     }
 
-    /// Adds the command-line one-liners; their rules come before the file's.
-    pub fn with_cli(self, cli: &CliRules) -> Result<Policy, PolicyError> {
-        let _ = cli;
+    /// Adds the command-line one-liners: `--home` joins the home set (also for rules that name
+    /// `home`), `--deny-country` becomes rule [`CLI_DENY_RULE`] and `--allow-country` rule
+    /// [`CLI_ALLOW_RULE`] (its list plus the home set), both of severity high and placed, in that
+    /// order, before the file's rules. Errors name the option, line 1, and the 1-based position
+    /// of the bad item as the column.
+    pub fn with_cli(mut self, cli: &CliRules) -> Result<Policy, PolicyError> {
+        let mut home = self.home;
+        compile::add_cli_home(&mut home, &cli.home, &self.groups)?;
+        if home != self.home {
+            self.home = home;
+            self.home_codes = home.codes();
+            for rule in &mut self.rules {
+                let c = &mut rule.conditions;
+                for cond in [&mut c.countries, &mut c.not_countries]
+                    .into_iter()
+                    .flatten()
+                {
+                    if cond.uses_home {
+                        cond.set.union_with(&home);
+                    }
+                }
+            }
+        }
+        let mut front = Vec::new();
+        if !cli.deny_countries.is_empty() {
+            let cond = compile::cli_countries(
+                "--deny-country",
+                &cli.deny_countries,
+                &self.groups,
+                &self.home,
+            )?;
+            front.push(cli_rule(
+                CLI_DENY_RULE,
+                Conditions {
+                    countries: Some(cond),
+                    ..Conditions::default()
+                },
+            ));
+        }
+        if !cli.allow_countries.is_empty() {
+            let mut cond = compile::cli_countries(
+                "--allow-country",
+                &cli.allow_countries,
+                &self.groups,
+                &self.home,
+            )?;
+            cond.uses_home = true;
+            cond.set.union_with(&self.home);
+            front.push(cli_rule(
+                CLI_ALLOW_RULE,
+                Conditions {
+                    not_countries: Some(cond),
+                    ..Conditions::default()
+                },
+            ));
+        }
+        if !front.is_empty() {
+            // Options given twice replace the earlier rules of the same id.
+            self.rules
+                .retain(|r| !front.iter().any(|f: &Rule| f.id == r.id));
+            front.append(&mut self.rules);
+            self.rules = front;
+            if self.source == SOURCE_EMBEDDED {
+                self.source = format!("{SOURCE_EMBEDDED} + {SOURCE_CLI}");
+            }
+        }
         Ok(self)
     }
 
-    /// The home country set (policy `home` plus `--home`).
+    /// The policy's `name`, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Where the policy came from: the path as given, [`SOURCE_EMBEDDED`] or [`SOURCE_CLI`].
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The home country set (policy `home` plus `--home`), sorted.
     pub fn home(&self) -> &[CountryCode] {
-        &[]
+        &self.home_codes
+    }
+
+    /// Whether `code` is in the home set.
+    pub fn is_home(&self, code: CountryCode) -> bool {
+        self.home.contains(code)
     }
 
     /// The networks whose addresses are device side.
     pub fn local_networks(&self) -> &[IpNet] {
-        &[]
+        &self.local_networks
     }
 
-    /// The named device at this address or MAC, if any.
+    /// Whether `ip` is in [`Policy::local_networks`].
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        self.local_networks.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The devices named in the policy, in file order.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// The named device at this address or MAC, if any: the first `[[devices]]` entry whose ip or
+    /// cidr holds `ip`, or whose mac is `mac`.
     pub fn device(&self, ip: IpAddr, mac: Option<Mac>) -> Option<&Device> {
-        let _ = (ip, mac);
-        None
+        self.devices.iter().find(|d| d.matches(ip, mac))
     }
 
     /// GeoIP overrides from the policy.
     pub fn overrides(&self) -> &[GeoOverride] {
-        &[]
+        &self.overrides
     }
 
     /// De-duplication window for repeated alerts of one (rule, device, remote), in nanoseconds.
     pub fn dedup_window_ns(&self) -> i64 {
-        60_000_000_000
+        self.dedup_window_ns
     }
 
-    /// First-match evaluation: the rule that decides this flow, if any rule matches.
+    /// First-match evaluation: the rule that decides this flow, if any rule matches. The rule may
+    /// be an `allow` rule (no alert); see [`Policy::alert`] for "which rule alerts".
     pub fn evaluate(&self, subject: &Subject<'_>) -> Option<RuleId> {
-        let _ = subject;
-        None
+        let profile = subject
+            .device
+            .map_or(DEFAULT_PROFILE, |d| d.profile.as_str());
+        self.rules
+            .iter()
+            .position(|r| r.conditions.matches(subject, profile))
+    }
+
+    /// The rule that raises an alert for this flow: [`Policy::evaluate`] when the deciding rule's
+    /// action is `alert`.
+    pub fn alert(&self, subject: &Subject<'_>) -> Option<RuleId> {
+        self.evaluate(subject).filter(|&id| {
+            self.rules
+                .get(id)
+                .is_some_and(|r| r.action == Action::Alert)
+        })
     }
 
     /// TEMP: replaced by the policy branch.
@@ -218,3 +529,22 @@ impl Policy {
         &self.rules
     }
 }
+
+/// A command-line rule: severity high, alert, reason generated from its condition.
+fn cli_rule(id: &str, conditions: Conditions) -> Rule {
+    let template = Template::generated(
+        conditions.countries.is_some(),
+        conditions.not_countries.is_some(),
+        false,
+    );
+    Rule {
+        id: id.to_owned(),
+        severity: Severity::High,
+        action: Action::Alert,
+        conditions,
+        template,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+//! Reason templates: `"{device} sent data to {remote} in {country}"`.
+//!
+//! A template is parsed once, at load time, into pieces; an unknown placeholder or a stray brace
+//! is a load error. Rendering happens once per alert and never fails.
+
+use std::fmt::Write as _;
+
+use super::Subject;
+
+/// The placeholders a reason may use, as written in the file.
+pub const PLACEHOLDERS: &[&str] = &[
+    "device",
+    "device_ip",
+    "remote",
+    "port",
+    "transport",
+    "country",
+    "asn",
+    "rule",
+];
+
+/// One piece of a parsed template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Device,
+    DeviceIp,
+    Remote,
+    Port,
+    Transport,
+    Country,
+    Asn,
+    Rule,
+    /// `tcp/443`, or just `icmp` for transports without ports (generated reasons only).
+    TransportPort,
+}
+
+/// A parsed reason template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template(Vec<Piece>);
+
+/// Why a template does not parse: a message and the byte offset in the template text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub offset: usize,
+    /// The placeholder as written (`{foo}`), to find it in the file; empty for brace errors.
+    pub token: String,
+    pub message: String,
+}
+
+fn placeholder_help() -> String {
+    let names: Vec<String> = PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect();
+    format!(
+        "use {}; write {{{{ or }}}} for a literal brace",
+        names.join(", ")
+    )
+}
+
+impl Template {
+    /// Parses `text`; `{{` and `}}` stand for literal braces.
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text.char_indices().peekable();
+        while let Some((offset, c)) = rest.next() {
+            match c {
+                '{' if rest.peek().is_some_and(|(_, n)| *n == '{') => {
+                    rest.next();
+                    literal.push('{');
+                }
+                '}' if rest.peek().is_some_and(|(_, n)| *n == '}') => {
+                    rest.next();
+                    literal.push('}');
+                }
+                '}' => {
+                    return Err(TemplateError {
+                        offset,
+                        token: String::new(),
+                        message: format!("stray '}}' in reason: {}", placeholder_help()),
+                    });
+                }
+                '{' => {
+                    let body_start = offset + 1;
+                    let Some(len) = text.get(body_start..).and_then(|t| t.find('}')) else {
+                        return Err(TemplateError {
+                            offset,
+                            token: String::new(),
+                            message: format!("unclosed '{{' in reason: {}", placeholder_help()),
+                        });
+                    };
+                    let name = text.get(body_start..body_start + len).unwrap_or_default();
+                    let piece = match name {
+                        "device" => Piece::Device,
+                        "device_ip" => Piece::DeviceIp,
+                        "remote" => Piece::Remote,
+                        "port" => Piece::Port,
+                        "transport" => Piece::Transport,
+                        "country" => Piece::Country,
+                        "asn" => Piece::Asn,
+                        "rule" => Piece::Rule,
+                        _ => {
+                            return Err(TemplateError {
+                                offset,
+                                token: format!("{{{name}}}"),
+                                message: format!(
+                                    "unknown placeholder {{{name}}} in reason: {}",
+                                    placeholder_help()
+                                ),
+                            });
+                        }
+                    };
+                    // Skip the name and the closing brace.
+                    while rest.peek().is_some_and(|(o, _)| *o <= body_start + len) {
+                        rest.next();
+                    }
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(piece);
+                }
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            pieces.push(Piece::Text(literal));
+        }
+        Ok(Template(pieces))
+    }
+
+    /// The reason generated for a rule without one, chosen by its main condition.
+    pub fn generated(countries: bool, not_countries: bool, unknown_country: bool) -> Template {
+        let text = |s: &str| Piece::Text(s.to_owned());
+        let head = [Piece::Device, text(" sent data to "), Piece::Remote];
+        let tail: Vec<Piece> = if countries {
+            vec![
+                text(" in "),
+                Piece::Country,
+                text(", a country denied by rule "),
+                Piece::Rule,
+            ]
+        } else if not_countries {
+            vec![
+                text(" in "),
+                Piece::Country,
+                text(", outside the countries allowed by rule "),
+                Piece::Rule,
+            ]
+        } else if unknown_country {
+            vec![
+                text(" whose country no database knows, matched rule "),
+                Piece::Rule,
+            ]
+        } else {
+            vec![
+                text(" ("),
+                Piece::TransportPort,
+                text("), matched rule "),
+                Piece::Rule,
+            ]
+        };
+        Template(head.into_iter().chain(tail).collect())
+    }
+
+    /// Fills the template in for one flow.
+    pub fn render(&self, rule: &str, s: &Subject<'_>) -> String {
+        let mut out = String::new();
+        for piece in &self.0 {
+            // Writing to a String cannot fail.
+            let _ = match piece {
+                Piece::Text(t) => out.write_str(t),
+                Piece::Device => match s.device {
+                    Some(d) => out.write_str(&d.name),
+                    None => write!(out, "{}", s.device_ip),
+                },
+                Piece::DeviceIp => write!(out, "{}", s.device_ip),
+                Piece::Remote => write!(out, "{}", s.remote_ip),
+                Piece::Port => match s.remote_port {
+                    Some(p) => write!(out, "{p}"),
+                    None => out.write_str("none"),
+                },
+                Piece::Transport => write!(out, "{}", s.transport),
+                Piece::Country => match s.country {
+                    Some(c) => out.write_str(c.as_str()),
+                    None => out.write_str("unknown"),
+                },
+                Piece::Asn => match s.asn {
+                    Some(a) => write!(out, "{a}"),
+                    None => out.write_str("unknown"),
+                },
+                Piece::Rule => out.write_str(rule),
+                Piece::TransportPort => match s.remote_port {
+                    Some(p) if s.transport.has_ports() => write!(out, "{}/{p}", s.transport),
+                    _ => write!(out, "{}", s.transport),
+                },
+            };
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_reports() {
+        assert!(Template::parse("{device} to {remote} {{x}}").is_ok());
+        let e = Template::parse("to {nope} x").unwrap_err();
+        assert_eq!((e.offset, e.token.as_str()), (3, "{nope}"));
+        assert!(
+            e.message
+                .starts_with("unknown placeholder {nope} in reason: use {device}")
+        );
+        assert_eq!(Template::parse("a } b").unwrap_err().offset, 2);
+        assert_eq!(Template::parse("a {device").unwrap_err().offset, 2);
+        assert_eq!(Template::parse("é{rule}").unwrap().0.len(), 2);
+    }
+}
