@@ -102,10 +102,7 @@ pub fn tcp(src: SocketAddr, dst: SocketAddr, flags: u8, payload: &[u8]) -> Vec<u
     s.extend_from_slice(&64240u16.to_be_bytes()); // window
     s.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
     s.extend_from_slice(payload);
-    let c = checksum_fold(checksum_add(
-        pseudo_sum(src.ip(), dst.ip(), 6, s.len()),
-        &s,
-    ));
+    let c = checksum_fold(checksum_add(pseudo_sum(src.ip(), dst.ip(), 6, s.len()), &s));
     s[16..18].copy_from_slice(&c.to_be_bytes());
     ip(src.ip(), dst.ip(), 6, &s)
 }
@@ -185,7 +182,11 @@ pub fn ethernet(src: Mac, dst: Mac, vlans: &[u16], packet: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&dst.0);
     f.extend_from_slice(&src.0);
     for (i, vlan) in vlans.iter().enumerate() {
-        let tpid: u16 = if i == 0 && vlans.len() > 1 { 0x88a8 } else { 0x8100 };
+        let tpid: u16 = if i == 0 && vlans.len() > 1 {
+            0x88a8
+        } else {
+            0x8100
+        };
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&(vlan & 0x0fff).to_be_bytes());
     }

@@ -10,9 +10,9 @@ use std::net::IpAddr;
 use crate::capture::Frame;
 use crate::decode::Decoder;
 use crate::event::{
-    Alert, DeviceRef, DeviceSummary, Event, FlowRecord, InputSummary, RemoteRef, RuleCount,
-    RuleRef, RunCounters, SCHEMA_VERSION, SourceRef, Summary, Traffic, flow_id_hex,
-    tcp_flag_letters, Rfc3339,
+    Alert, DeviceRef, DeviceSummary, Event, FlowRecord, InputSummary, RemoteRef, Rfc3339,
+    RuleCount, RuleRef, RunCounters, SCHEMA_VERSION, SourceRef, Summary, Traffic, flow_id_hex,
+    tcp_flag_letters,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, GeoInfo, Resolver};
@@ -157,8 +157,8 @@ impl<'s> Engine<'s> {
         if update.is_new {
             let remote = flow.remote.ip;
             flow.ann.geo = self.resolver.lookup(remote);
-            flow.ann.judged = !flow.internal
-                && (geoip::is_public(remote) || flow.ann.geo != GeoInfo::default());
+            flow.ann.judged =
+                !flow.internal && (geoip::is_public(remote) || flow.ann.geo != GeoInfo::default());
         }
         if update.outbound && !flow.ann.evaluated {
             flow.ann.evaluated = true;
@@ -211,7 +211,6 @@ impl<'s> Engine<'s> {
         self.flush_ended()
     }
 
-
     fn flush_ended(&mut self) -> Result<(), SinkError> {
         if self.ended.is_empty() {
             return Ok(());
@@ -253,7 +252,10 @@ impl<'s> Engine<'s> {
                 (None, true) => "unknown".to_owned(),
                 (None, false) => "non-public".to_owned(),
             };
-            agg.countries.entry(country).or_default().add(bo, bi, po, pi);
+            agg.countries
+                .entry(country)
+                .or_default()
+                .add(bo, bi, po, pi);
             if let Some(asn) = flow.ann.geo.asn {
                 agg.asns.entry(asn).or_default().add(bo, bi, po, pi);
             }
@@ -349,7 +351,11 @@ impl<'s> Engine<'s> {
             event_type: "summary",
             schema: SCHEMA_VERSION,
             tool: concat!("egresswatch ", env!("CARGO_PKG_VERSION")).to_owned(),
-            policy: self.policy.name().to_owned(),
+            policy: self
+                .policy
+                .name()
+                .unwrap_or(self.policy.source())
+                .to_owned(),
             first_packet: self.first_ts.map(Rfc3339),
             last_packet: self.last_ts.map(Rfc3339),
             inputs: std::mem::take(&mut self.inputs),

@@ -49,7 +49,9 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Replay(replay::ReplayArgs),
     /// Print what the GeoIP databases say about addresses, one JSON object per address.
-    #[command(after_help = "Exit codes:\n  0  every address was looked up\n  2  an argument is not an IP address, or a database could not be opened")]
+    #[command(
+        after_help = "Exit codes:\n  0  every address was looked up\n  2  an argument is not an IP address, or a database could not be opened"
+    )]
     Lookup(lookup::LookupArgs),
     /// Work with policy files.
     #[command(subcommand)]
@@ -83,14 +85,14 @@ impl PolicyArgs {
             allow_countries: self.allow_country.clone(),
             home: self.home.clone(),
         };
-        let one_liners =
-            !(cli.deny_countries.is_empty() && cli.allow_countries.is_empty() && cli.home.is_empty());
-        let base = match &self.policy {
-            Some(path) => Policy::from_file(path)?,
-            None if one_liners => Policy::empty(),
+        let one_liners = !(cli.deny_countries.is_empty()
+            && cli.allow_countries.is_empty()
+            && cli.home.is_empty());
+        Ok(match &self.policy {
+            Some(path) => Policy::from_file_with_cli(path, &cli)?,
+            None if one_liners => Policy::empty().with_cli(&cli)?,
             None => Policy::embedded_default(),
-        };
-        Ok(base.with_cli(&cli)?)
+        })
     }
 }
 

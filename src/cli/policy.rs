@@ -27,14 +27,14 @@ pub fn run(cmd: &PolicyCommand) -> Result<u8, Failure> {
             println!(
                 "{}: ok: policy {:?}, {} device(s), {} rule(s)",
                 file.display(),
-                policy.name(),
+                policy.name().unwrap_or("(unnamed)"),
                 policy.devices().len(),
                 policy.rules().len()
             );
             Ok(0)
         }
         PolicyCommand::Default => {
-            print!("{}", Policy::EMBEDDED_DEFAULT_TOML);
+            print!("{}", egresswatch::policy::DEFAULT_POLICY_TOML);
             Ok(0)
         }
     }

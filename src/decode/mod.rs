@@ -106,7 +106,8 @@ impl fmt::Debug for Mac {
 impl FromStr for Mac {
     type Err = String;
     fn from_str(s: &str) -> Result<Mac, String> {
-        let bad = || format!("invalid MAC address {s:?}: expected six hex pairs like aa:bb:cc:dd:ee:ff");
+        let bad =
+            || format!("invalid MAC address {s:?}: expected six hex pairs like aa:bb:cc:dd:ee:ff");
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in &mut out {

@@ -65,7 +65,11 @@ fn ipv4(data: &[u8]) -> Result<Packet<'_>, Skip> {
             return Err(Skip::Malformed);
         }
     }
-    let total_len = if total_len == 0 { data.len() } else { total_len };
+    let total_len = if total_len == 0 {
+        data.len()
+    } else {
+        total_len
+    };
     let id = u32::from(be16(data, 4).ok_or(Skip::Truncated)?);
     let frag = be16(data, 6).ok_or(Skip::Truncated)?;
     let more_fragments = frag & 0x2000 != 0;

@@ -89,7 +89,11 @@ fn ipv4_fragments_join_their_first() {
         .iter()
         .map(|f| {
             let p = d.decode(&frame(LinkType::RAW, f)).unwrap();
-            (p.src_port, p.dst_port, matches!(p.fragment, Fragment::Later { .. }))
+            (
+                p.src_port,
+                p.dst_port,
+                matches!(p.fragment, Fragment::Later { .. }),
+            )
         })
         .collect();
     assert_eq!(
@@ -170,12 +174,18 @@ fn skips_are_counted_by_kind() {
 #[test]
 fn icmp_and_icmpv6() {
     let v4 = craft::echo_request("10.0.0.1".parse().unwrap(), "8.8.8.8".parse().unwrap());
-    assert_eq!(decode_one(LinkType::RAW, &v4).unwrap().transport, Transport::Icmp);
+    assert_eq!(
+        decode_one(LinkType::RAW, &v4).unwrap().transport,
+        Transport::Icmp
+    );
     let v6 = craft::echo_request(
         "2001:db8::1".parse().unwrap(),
         "2001:4860::8888".parse().unwrap(),
     );
-    assert_eq!(decode_one(LinkType::RAW, &v6).unwrap().transport, Transport::Icmpv6);
+    assert_eq!(
+        decode_one(LinkType::RAW, &v6).unwrap().transport,
+        Transport::Icmpv6
+    );
 }
 
 proptest! {

@@ -239,8 +239,7 @@ impl<A: Default> FlowTable<A> {
             self.stats.evicted += 1;
             self.remove(self.head, EndReason::Evicted, ended);
         }
-        let (sender_is_device, internal) =
-            self.config.sides.classify(p.src, p.dst, p.src_mac);
+        let (sender_is_device, internal) = self.config.sides.classify(p.src, p.dst, p.src_mac);
         let src = Endpoint {
             ip: p.src,
             port: p.src_port,
@@ -249,7 +248,11 @@ impl<A: Default> FlowTable<A> {
             ip: p.dst,
             port: p.dst_port,
         };
-        let (device, remote) = if sender_is_device { (src, dst) } else { (dst, src) };
+        let (device, remote) = if sender_is_device {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
         let flow = Flow {
             id: flow_id(device, remote, p.transport, ts_ns),
             device,

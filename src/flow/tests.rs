@@ -13,7 +13,10 @@ fn sa(s: &str) -> SocketAddr {
 
 fn sides() -> Sides {
     Sides {
-        local_networks: vec!["192.168.0.0/16".parse().unwrap(), "fc00::/7".parse().unwrap()],
+        local_networks: vec![
+            "192.168.0.0/16".parse().unwrap(),
+            "fc00::/7".parse().unwrap(),
+        ],
         device_networks: vec![],
         device_macs: vec![],
     }
@@ -46,12 +49,20 @@ fn both_directions_share_a_flow_and_the_local_side_is_the_device() {
     let mut ended = Vec::new();
     // The remote speaks first (a scan of the device): the device is still the local side.
     let inbound = craft::tcp(sa("203.0.113.7:443"), sa("192.168.1.50:5000"), 0x12, b"hi");
-    let outbound = craft::tcp(sa("192.168.1.50:5000"), sa("203.0.113.7:443"), 0x10, b"hello");
+    let outbound = craft::tcp(
+        sa("192.168.1.50:5000"),
+        sa("203.0.113.7:443"),
+        0x10,
+        b"hello",
+    );
     with_packet(&inbound, |p| {
         let u = t.update(p, SEC, (0, 1), &mut ended);
         assert!(u.is_new);
         assert!(!u.outbound);
-        assert_eq!(u.flow.device.ip, "192.168.1.50".parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(
+            u.flow.device.ip,
+            "192.168.1.50".parse::<std::net::IpAddr>().unwrap()
+        );
     });
     with_packet(&outbound, |p| {
         let u = t.update(p, 2 * SEC, (0, 2), &mut ended);
@@ -101,7 +112,10 @@ fn a_full_table_evicts_the_least_recently_active() {
     }
     assert_eq!(t.len(), 2);
     assert_eq!(ended.len(), 1);
-    assert_eq!(ended[0].0.device.port, 2, "port 1 was touched again, so 2 goes");
+    assert_eq!(
+        ended[0].0.device.port, 2,
+        "port 1 was touched again, so 2 goes"
+    );
     assert_eq!(ended[0].1, EndReason::Evicted);
     assert_eq!(t.stats().evicted, 1);
     t.drain(&mut ended);
@@ -133,18 +147,33 @@ fn direction_rules() {
     let mut s = sides();
     let ip = |x: &str| x.parse::<std::net::IpAddr>().unwrap();
     // One local side: it is the device, whoever sent first.
-    assert_eq!(s.classify(ip("8.8.8.8"), ip("192.168.1.2"), None), (false, false));
+    assert_eq!(
+        s.classify(ip("8.8.8.8"), ip("192.168.1.2"), None),
+        (false, false)
+    );
     // Both local: internal, the sender is the device.
-    assert_eq!(s.classify(ip("192.168.1.3"), ip("192.168.1.2"), None), (true, true));
+    assert_eq!(
+        s.classify(ip("192.168.1.3"), ip("192.168.1.2"), None),
+        (true, true)
+    );
     // Neither local: the sender is the device.
-    assert_eq!(s.classify(ip("8.8.8.8"), ip("1.1.1.1"), None), (true, false));
+    assert_eq!(
+        s.classify(ip("8.8.8.8"), ip("1.1.1.1"), None),
+        (true, false)
+    );
     // A named device wins even with a public address.
     s.device_networks.push("1.1.1.1/32".parse().unwrap());
-    assert_eq!(s.classify(ip("8.8.8.8"), ip("1.1.1.1"), None), (false, false));
+    assert_eq!(
+        s.classify(ip("8.8.8.8"), ip("1.1.1.1"), None),
+        (false, false)
+    );
     // A device named by MAC is the sender whose MAC matches.
     let m = crate::decode::Mac([2, 0, 0, 0, 0, 9]);
     s.device_macs.push(m);
-    assert_eq!(s.classify(ip("9.9.9.9"), ip("8.8.8.8"), Some(m)), (true, false));
+    assert_eq!(
+        s.classify(ip("9.9.9.9"), ip("8.8.8.8"), Some(m)),
+        (true, false)
+    );
 }
 
 #[test]

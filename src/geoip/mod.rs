@@ -378,11 +378,6 @@ impl Resolver {
         info
     }
 
-    /// TEMP
-    pub fn lookup_errors(&self) -> u64 {
-        0
-    }
-
     /// The databases in use, in lookup order.
     pub fn databases(&self) -> &[DatabaseInfo] {
         &self.databases

@@ -499,29 +499,27 @@ impl Policy {
         })
     }
 
-    /// TEMP: replaced by the policy branch.
+    /// Addresses of the devices named by IP or CIDR: always device side.
     pub fn device_networks(&self) -> Vec<IpNet> {
-        Vec::new()
+        self.devices
+            .iter()
+            .filter_map(|d| match d.selector {
+                DeviceSelector::Ip(ip) => Some(IpNet::from(ip)),
+                DeviceSelector::Cidr(net) => Some(net),
+                DeviceSelector::Mac(_) => None,
+            })
+            .collect()
     }
 
-    /// TEMP: replaced by the policy branch.
+    /// MAC addresses of the devices named by MAC.
     pub fn device_macs(&self) -> Vec<Mac> {
-        Vec::new()
-    }
-
-    /// TEMP
-    pub const EMBEDDED_DEFAULT_TOML: &str = "";
-    /// TEMP
-    pub fn empty() -> Policy {
-        Policy { rules: Vec::new() }
-    }
-    /// TEMP
-    pub fn devices(&self) -> &[Device] {
-        &[]
-    }
-    /// TEMP: replaced by the policy branch.
-    pub fn name(&self) -> &str {
-        "embedded-default"
+        self.devices
+            .iter()
+            .filter_map(|d| match d.selector {
+                DeviceSelector::Mac(m) => Some(m),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Every rule, in evaluation order.
