@@ -334,8 +334,8 @@ impl<'s> Engine<'s> {
         self.counters.flows_peak = f.peak;
         self.counters.geoip_lookup_errors = self.resolver.lookup_errors();
         let devices = std::mem::take(&mut self.devices)
-            .into_iter()
-            .filter_map(|(_, agg)| {
+            .into_values()
+            .filter_map(|agg| {
                 Some(DeviceSummary {
                     device: agg.device?,
                     egress: agg.egress,
@@ -396,7 +396,7 @@ enum Fired {
     No,
     /// An identical alert was written within the de-duplication window.
     Suppressed,
-    Written(Alert),
+    Written(Box<Alert>),
 }
 
 fn count_alert(
@@ -454,7 +454,7 @@ fn fire(
     }
     dedup.insert(key, ts_ns);
     let geo = &flow.ann.geo;
-    Fired::Written(Alert {
+    Fired::Written(Box::new(Alert {
         timestamp: Rfc3339(ts_ns),
         event_type: "alert",
         schema: SCHEMA_VERSION,
@@ -484,5 +484,5 @@ fn fire(
             name: String::new(),
             packet: 0,
         },
-    })
+    }))
 }
