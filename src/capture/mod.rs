@@ -10,10 +10,137 @@
 //! [`CaptureError::Damaged`] with the file name and byte offset, after every frame before it has
 //! been handed out.
 
+mod chunk;
 pub mod file;
+mod pcap;
+mod pcapng;
 pub mod write;
 
-pub use file::Replay;
+pub use file::{Replay, ReplayStats};
+pub use write::{PcapWriter, PcapngWriter, TsResolution};
+
+/// The largest record or block, in bytes, that a capture file may claim.
+///
+/// A pcap record header or pcapng block header that claims more is reported as
+/// [`CaptureError::Damaged`] before anything is allocated for it: the length fields of a damaged
+/// or hostile file cannot make the reader allocate more than this (plus its read buffer) per input.
+/// 16 MiB is far above any real link MTU (the largest snaplen libpcap uses is 256 KiB) and leaves room
+/// for pcapng blocks that carry more than a packet.
+pub const RECORD_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Byte order of a capture file or of one pcapng section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endian {
+    /// Least significant byte first (written by x86 and most ARM machines).
+    Little,
+    /// Most significant byte first ("network byte order").
+    Big,
+}
+
+impl Endian {
+    /// Reads a 16-bit field in this byte order.
+    #[inline]
+    pub(crate) fn u16(self, b: [u8; 2]) -> u16 {
+        match self {
+            Endian::Little => u16::from_le_bytes(b),
+            Endian::Big => u16::from_be_bytes(b),
+        }
+    }
+
+    /// Reads a 32-bit field in this byte order.
+    #[inline]
+    pub(crate) fn u32(self, b: [u8; 4]) -> u32 {
+        match self {
+            Endian::Little => u32::from_le_bytes(b),
+            Endian::Big => u32::from_be_bytes(b),
+        }
+    }
+
+    /// Reads a 64-bit field in this byte order.
+    #[inline]
+    pub(crate) fn u64(self, b: [u8; 8]) -> u64 {
+        match self {
+            Endian::Little => u64::from_le_bytes(b),
+            Endian::Big => u64::from_be_bytes(b),
+        }
+    }
+
+    /// Writes a 16-bit field in this byte order.
+    #[inline]
+    pub(crate) fn put_u16(self, v: u16) -> [u8; 2] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
+
+    /// Writes a 32-bit field in this byte order.
+    #[inline]
+    pub(crate) fn put_u32(self, v: u32) -> [u8; 4] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
+
+    /// Writes a 64-bit field in this byte order.
+    #[inline]
+    pub(crate) fn put_u64(self, v: u64) -> [u8; 8] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
+}
+
+/// Reads fixed-size fields one after another from a byte slice, in one byte order.
+///
+/// Every read is checked: a slice that is too short gives `None`, never a panic.
+pub(crate) struct Fields<'a> {
+    rest: &'a [u8],
+    endian: Endian,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(bytes: &'a [u8], endian: Endian) -> Self {
+        Fields {
+            rest: bytes,
+            endian,
+        }
+    }
+
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.rest.split_first_chunk::<N>()?;
+        self.rest = rest;
+        Some(*head)
+    }
+
+    #[inline]
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        self.take::<2>().map(|b| self.endian.u16(b))
+    }
+
+    #[inline]
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        self.take::<4>().map(|b| self.endian.u32(b))
+    }
+
+    #[inline]
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        self.take::<8>().map(|b| self.endian.u64(b))
+    }
+
+    /// Skips `n` bytes; `None` if fewer are left.
+    pub(crate) fn skip(&mut self, n: usize) -> Option<()> {
+        self.rest = self.rest.get(n..)?;
+        Some(())
+    }
+
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+}
 
 /// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ registry.
 ///
