@@ -24,10 +24,19 @@ Exit codes:
   3  a capture was unreadable or damaged (what was read before the damage is still processed,
      reported and written)";
 
+/// Shown by `--version`: the embedded data's licence asks for attribution.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nEmbedded IP-to-country data: (c) Number Resource Organization (NRO), https://www.nro.net/,",
+    "\nCC BY 4.0 (https://creativecommons.org/licenses/by/4.0/); compiled by ip-location-db",
+    "\n(https://github.com/sapics/ip-location-db, CC0-1.0). See geoip/README.md."
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "egresswatch",
     version,
+    long_version = LONG_VERSION,
     about = "Where does this device send its data? Replays captures, tags every remote with its \
              country and operator, checks a policy and reports unexpected egress.",
     after_help = EXIT_CODES,

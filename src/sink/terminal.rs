@@ -190,7 +190,19 @@ impl<W: Write> Terminal<W> {
                 c.flows_evicted
             );
         }
-        for d in &s.devices {
+        // Devices whose traffic never left (only internal, multicast or other non-public
+        // destinations) are summed up in one line; the JSON summary lists them all.
+        let (shown, quiet): (Vec<_>, Vec<_>) = s.devices.iter().partition(|d| {
+            !d.alerts.is_empty() || d.countries.keys().any(|c| c != "non-public")
+        });
+        if !quiet.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} device(s) with only local, multicast or other non-public traffic (listed in the JSON summary)",
+                quiet.len()
+            );
+        }
+        for d in shown {
             let _ = writeln!(
                 out,
                 "\n  device {}{}",
