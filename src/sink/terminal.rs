@@ -192,9 +192,10 @@ impl<W: Write> Terminal<W> {
         }
         // Devices whose traffic never left (only internal, multicast or other non-public
         // destinations) are summed up in one line; the JSON summary lists them all.
-        let (shown, quiet): (Vec<_>, Vec<_>) = s.devices.iter().partition(|d| {
-            !d.alerts.is_empty() || d.countries.keys().any(|c| c != "non-public")
-        });
+        let (shown, quiet): (Vec<_>, Vec<_>) = s
+            .devices
+            .iter()
+            .partition(|d| !d.alerts.is_empty() || d.countries.keys().any(|c| c != "non-public"));
         if !quiet.is_empty() {
             let _ = writeln!(
                 out,
