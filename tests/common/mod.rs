@@ -153,3 +153,134 @@ pub fn write_pcap(path: &Path, link_type: LinkType, frames: &[(i64, Vec<u8>)]) {
     let mut inner = w.into_inner();
     std::io::Write::flush(&mut inner).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for tests/cli_errors.rs and tests/cli_outputs.rs: runs with a working directory, standard
+// input or environment, and the frames of a lab device talking to lab hosts.
+
+/// Runs `egresswatch ARGS` like [`run`], optionally in `cwd` (so that inputs named relatively give
+/// stable names in the output), with `stdin` piped in (else no standard input) and extra `env`.
+pub fn run_with<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    cwd: Option<&Path>,
+    stdin: Option<&[u8]>,
+    env: &[(&str, &str)],
+) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_egresswatch"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run egresswatch");
+    // Feed standard input from another thread so that a full stdout pipe cannot deadlock us.
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(data), Some(mut pipe)) => {
+            let data = data.to_vec();
+            Some(std::thread::spawn(move || {
+                // The child may stop reading early (an error): a broken pipe here is fine.
+                let _ = std::io::Write::write_all(&mut pipe, &data);
+            }))
+        }
+        _ => None,
+    };
+    let out = child.wait_with_output().expect("wait for egresswatch");
+    if let Some(f) = feeder {
+        f.join().unwrap();
+    }
+    let code = out.status.code().unwrap_or(-1);
+    assert_ne!(
+        code,
+        101,
+        "egresswatch panicked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Run {
+        code,
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every JSON path (like `/summary/first_packet`) whose value is `null`: the format leaves unknown
+/// fields out instead (docs/json-format.md).
+pub fn null_fields(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Null => out.push(at),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, format!("{at}/{i}"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    walk(item, format!("{at}/{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
+/// Lab frames: the camera of tests/fixtures/lab.toml (192.168.1.50, this MAC) and its gateway.
+pub mod lab {
+    use std::net::SocketAddr;
+
+    use egresswatch::craft::{self, tcp_flags::*};
+    use egresswatch::decode::Mac;
+
+    pub const CAMERA: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x50]);
+    pub const GATEWAY: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x01]);
+    /// 2026-01-15T10:00:00Z in nanoseconds.
+    pub const T0: i64 = 1_768_471_200_000_000_000;
+    pub const MS: i64 = 1_000_000;
+
+    pub fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// An Ethernet frame from the device side (`from_device`) or towards it.
+    pub fn eth(from_device: bool, ip: Vec<u8>) -> Vec<u8> {
+        if from_device {
+            craft::ethernet(CAMERA, GATEWAY, &[], &ip)
+        } else {
+            craft::ethernet(GATEWAY, CAMERA, &[], &ip)
+        }
+    }
+
+    /// A TCP connection from `dev` to `remote` starting at `t`: handshake, request, response, FIN
+    /// exchange (8 frames).
+    pub fn tcp_session(dev: &str, remote: &str, t: i64) -> Vec<(i64, Vec<u8>)> {
+        let (d, r) = (sa(dev), sa(remote));
+        vec![
+            (t, eth(true, craft::tcp(d, r, SYN, b""))),
+            (t + MS, eth(false, craft::tcp(r, d, SYN | ACK, b""))),
+            (t + 2 * MS, eth(true, craft::tcp(d, r, ACK, b""))),
+            (
+                t + 3 * MS,
+                eth(true, craft::tcp(d, r, PSH | ACK, &[0x16; 300])),
+            ),
+            (
+                t + 40 * MS,
+                eth(false, craft::tcp(r, d, PSH | ACK, &[0x17; 1200])),
+            ),
+            (t + 50 * MS, eth(true, craft::tcp(d, r, FIN | ACK, b""))),
+            (t + 60 * MS, eth(false, craft::tcp(r, d, FIN | ACK, b""))),
+            (t + 61 * MS, eth(true, craft::tcp(d, r, ACK, b""))),
+        ]
+    }
+}
