@@ -347,7 +347,7 @@ impl<'s> Engine<'s> {
             })
             .collect();
         let summary = Summary {
-            timestamp: Rfc3339(self.last_ts.unwrap_or(0)),
+            timestamp: self.last_ts.map(Rfc3339),
             event_type: "summary",
             schema: SCHEMA_VERSION,
             tool: concat!("egresswatch ", env!("CARGO_PKG_VERSION")).to_owned(),

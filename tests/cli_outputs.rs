@@ -739,9 +739,17 @@ fn help_lists_the_exit_codes() {
 fn version_prints_the_package_version() {
     let r = run(&["--version"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout,
-        format!("egresswatch {}\n", env!("CARGO_PKG_VERSION"))
+    assert!(
+        r.stdout
+            .starts_with(&format!("egresswatch {}\n", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        r.stdout
+    );
+    // The embedded data's licence asks for attribution.
+    assert!(
+        r.stdout.contains("Number Resource Organization"),
+        "{}",
+        r.stdout
     );
     // The summary's tool field agrees.
     let dir = with_pcap("clean.pcap", &clean());

@@ -147,12 +147,14 @@ pub enum Failure {
     Capture(#[from] CaptureError),
     #[error("cannot write {0}")]
     Output(#[from] SinkError),
+    #[error("no capture file found in {0}")]
+    NoInput(String),
 }
 
 impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Capture(_) => 3,
+            Failure::Capture(_) | Failure::NoInput(_) => 3,
             _ => 2,
         }
     }

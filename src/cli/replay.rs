@@ -60,7 +60,9 @@ fn parse_fail_on(s: &str) -> Result<FailOn, String> {
     if s.eq_ignore_ascii_case("never") {
         return Ok(FailOn(None));
     }
-    s.parse().map(|sev| FailOn(Some(sev)))
+    s.parse().map(|sev| FailOn(Some(sev))).map_err(|_| {
+        format!("unknown severity {s:?}: use info, low, medium, high, critical or never")
+    })
 }
 
 /// Where the JSON lines go.
@@ -127,6 +129,17 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
         idle_timeout_ns: (args.idle_timeout * 1e9) as i64,
     };
     let mut replay = Replay::open(&args.inputs)?;
+    if replay.input_names().is_empty() {
+        // A directory without captures: a CI job whose capture was never produced must not
+        // look clean.
+        return Err(Failure::NoInput(
+            args.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
     let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.json {

@@ -266,12 +266,16 @@ pub struct RunCounters {
 /// The end-of-run summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    pub timestamp: Rfc3339,
+    /// The last packet's time; absent when the run saw no packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Rfc3339>,
     pub event_type: &'static str,
     pub schema: u32,
     pub tool: String,
     pub policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_packet: Option<Rfc3339>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_packet: Option<Rfc3339>,
     pub inputs: Vec<InputSummary>,
     pub databases: Vec<DatabaseInfo>,

@@ -67,6 +67,6 @@ pub fn write_junit(summary: &Summary, rules: &[String]) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"egresswatch\" tests=\"{tests}\" failures=\"{failures}\">\n  <testsuite name=\"egresswatch policy {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" timestamp=\"{}\">\n{cases}  </testsuite>\n</testsuites>\n",
         xml_escape(&summary.policy),
-        summary.timestamp
+        summary.timestamp.map(|t| t.to_string()).unwrap_or_default()
     )
 }
