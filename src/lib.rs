@@ -20,5 +20,6 @@ pub mod engine;
 pub mod event;
 pub mod flow;
 pub mod geoip;
+pub mod names;
 pub mod policy;
 pub mod sink;

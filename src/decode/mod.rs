@@ -165,6 +165,8 @@ pub struct Packet<'a> {
     pub dst_port: u16,
     /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80).
     pub tcp_flags: u8,
+    /// TCP sequence number (RFC 9293 §3.1); 0 for non-TCP packets and TCP headers cut before it.
+    pub seq: u32,
     /// Length of the IP packet on the wire (from the IP header, so snaplen cuts do not shrink it).
     pub ip_len: u32,
     /// Transport payload length on the wire, per the IP header.

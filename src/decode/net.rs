@@ -189,6 +189,7 @@ fn transport<'a>(
         src_port: 0,
         dst_port: 0,
         tcp_flags: 0,
+        seq: 0,
         ip_len: u32::try_from(ip_len).unwrap_or(u32::MAX),
         payload_len: u32::try_from(body_wire_len).unwrap_or(u32::MAX),
         payload: body,
@@ -204,6 +205,7 @@ fn transport<'a>(
             let dst_port = be16(body, 2).ok_or(Skip::Truncated)?;
             p.src_port = src_port;
             p.dst_port = dst_port;
+            p.seq = be32(body, 4).unwrap_or(0);
             // A snaplen cut may leave the ports but not the rest of the header: keep the packet.
             if let (Some(off), Some(flags)) = (body.get(12), body.get(13)) {
                 let header_len = usize::from(off >> 4) * 4;

@@ -43,6 +43,7 @@ fn ethernet_ipv4_tcp() {
     assert_eq!((p.src_port, p.dst_port), (51514, 443));
     assert_eq!(p.transport, Transport::Tcp);
     assert_eq!(p.tcp_flags, craft::tcp_flags::SYN);
+    assert_eq!(p.seq, 1000);
     assert_eq!(p.src_mac, Some(DEV));
     assert_eq!(p.dst_mac, Some(GW));
     assert_eq!(p.ip_len, 40);

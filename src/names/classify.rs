@@ -1,0 +1,169 @@
+//! Application protocol of a flow direction, from the content of its first payload rather than
+//! its ports (DESIGN §2 "Encryption"): TLS, DTLS, QUIC, SSH, HTTP, DNS, or unknown.
+//!
+//! Guarantees: constant work for every protocol but DNS, whose check is a bounded parse; no
+//! panic on any input. Ports only ever break a tie for DNS, which has no magic bytes.
+
+use crate::decode::Transport;
+
+use super::{be16, be32, dns, tls};
+
+/// A protocol recognised from payload bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AppProto {
+    Tls,
+    Dtls,
+    Quic,
+    Ssh,
+    Http,
+    Dns,
+    Unknown,
+}
+
+impl AppProto {
+    /// Stable lower-case name for output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppProto::Tls => "tls",
+            AppProto::Dtls => "dtls",
+            AppProto::Quic => "quic",
+            AppProto::Ssh => "ssh",
+            AppProto::Http => "http",
+            AppProto::Dns => "dns",
+            AppProto::Unknown => "unknown",
+        }
+    }
+
+    /// Protocols that encrypt their payload once their handshake completes. Whether it did is
+    /// the caller's to track ([`tls::TlsHandshakeState`] for TLS).
+    pub fn is_encrypted_protocol(self) -> bool {
+        matches!(
+            self,
+            AppProto::Tls | AppProto::Dtls | AppProto::Quic | AppProto::Ssh
+        )
+    }
+}
+
+impl std::fmt::Display for AppProto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// DNS port (RFC 1035 §4.2), used only to accept a DNS message with unusual counts.
+const DNS_PORT: u16 = 53;
+/// Counts above this in any section make a message implausible for DNS without a port hint.
+const DNS_PLAUSIBLE_COUNT_MAX: u16 = 64;
+
+/// Request methods recognised at the start of a payload (RFC 9110 §9, RFC 5789 PATCH, and the
+/// SSDP methods of HTTP over UDP).
+const HTTP_METHODS: &[&[u8]] = &[
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"PATCH ",
+    b"TRACE ",
+    b"M-SEARCH ",
+    b"NOTIFY ",
+];
+
+/// QUIC versions: 1 (RFC 9000 §15), 2 (RFC 9369 §3.1: "0x6b3343cf"), and the IETF drafts
+/// 0xff0000xx.
+fn is_quic_version(v: u32) -> bool {
+    v == 0x0000_0001 || v == 0x6b33_43cf || v & 0xffff_ff00 == 0xff00_0000
+}
+
+/// Classifies the first payload of a flow direction. `None` for an empty payload or a transport
+/// without payload semantics; [`AppProto::Unknown`] when bytes were seen but matched nothing.
+pub fn classify(payload: &[u8], transport: Transport, ports: (u16, u16)) -> Option<AppProto> {
+    if payload.is_empty() || !transport.has_ports() {
+        return None;
+    }
+    let udp = transport == Transport::Udp;
+    if !udp && tls_record(payload) {
+        return Some(AppProto::Tls);
+    }
+    if udp && dtls_record(payload) {
+        return Some(AppProto::Dtls);
+    }
+    if udp && quic_long_header(payload) {
+        return Some(AppProto::Quic);
+    }
+    // RFC 4253 §4.2: "SSH-protoversion-softwareversion SP comments CR LF".
+    if !udp && payload.starts_with(b"SSH-") {
+        return Some(AppProto::Ssh);
+    }
+    if HTTP_METHODS.iter().any(|m| payload.starts_with(m)) || payload.starts_with(b"HTTP/1.") {
+        return Some(AppProto::Http);
+    }
+    let port_hint = ports.0 == DNS_PORT
+        || ports.1 == DNS_PORT
+        || dns::is_local_resolution(ports.0)
+        || dns::is_local_resolution(ports.1);
+    let dns_body = if udp {
+        Some(payload)
+    } else {
+        // RFC 1035 §4.2.2: a two-octet length, then the message.
+        be16(payload, 0)
+            .filter(|&len| usize::from(len) + 2 == payload.len())
+            .and_then(|_| payload.get(2..))
+    };
+    if dns_body.is_some_and(|b| plausible_dns(b, port_hint)) {
+        return Some(AppProto::Dns);
+    }
+    Some(AppProto::Unknown)
+}
+
+/// TLS record: type 22 (handshake) or 23 (application data, a capture started mid-flow),
+/// version 3.0 to 3.4 (RFC 8446 §5.1 `legacy_record_version`), length 1..=2^14+2048.
+fn tls_record(b: &[u8]) -> bool {
+    matches!(
+        b.first(),
+        Some(&tls::CONTENT_HANDSHAKE | &tls::CONTENT_APPLICATION_DATA)
+    ) && tls::plausible_record_header(b)
+}
+
+/// DTLS handshake record: type 22, version 0xfeff (1.0) or 0xfefd (1.2, also the record
+/// version of DTLS 1.3, RFC 9147 §4), and room for the 13-byte header.
+fn dtls_record(b: &[u8]) -> bool {
+    b.len() >= 13
+        && b.first() == Some(&tls::CONTENT_HANDSHAKE)
+        && b.get(1) == Some(&0xfe)
+        && matches!(b.get(2), Some(0xff | 0xfd))
+}
+
+/// QUIC long header (RFC 9000 §17.2): "Header Form (1) = 1, Fixed Bit (1) = 1", a known
+/// version, and a destination connection ID length within 20 (§17.2: "MUST NOT exceed 20").
+fn quic_long_header(b: &[u8]) -> bool {
+    let Some(&first) = b.first() else {
+        return false;
+    };
+    first & 0xc0 == 0xc0
+        && be32(b, 1).is_some_and(is_quic_version)
+        && b.get(5).is_some_and(|&dcid| dcid <= 20)
+}
+
+/// A DNS message whose header is sane: a standard opcode (QUERY 0, IQUERY 1, STATUS 2, NOTIFY
+/// 4, UPDATE 5), one question (or a few with a port hint, or none in an mDNS response), modest
+/// counts, and questions that parse.
+fn plausible_dns(b: &[u8], port_hint: bool) -> bool {
+    let Ok(m) = dns::parse_message(b) else {
+        return false;
+    };
+    if !matches!(m.opcode, 0 | 1 | 2 | 4 | 5) {
+        return false;
+    }
+    let counts = [m.qdcount, m.ancount, m.nscount, m.arcount];
+    if port_hint {
+        m.qdcount <= 16 && (m.qdcount > 0 || m.is_response)
+    } else {
+        m.qdcount == 1
+            && counts.iter().all(|&c| c <= DNS_PLAUSIBLE_COUNT_MAX)
+            && !m.answers_incomplete
+            && (m.is_response || m.ancount == 0)
+    }
+}

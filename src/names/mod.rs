@@ -1,0 +1,188 @@
+//! Passive hostname parsers: DNS messages, TLS/DTLS ClientHello, plaintext HTTP requests, and
+//! payload classification by content.
+//!
+//! This module owns turning transport payload bytes into names and protocol labels. It does no
+//! I/O, keeps no global state and never performs an active lookup. Every parser takes borrowed
+//! bytes of any content and returns a typed result; none panics, loops without bound or allocates
+//! without a cap. Names leave this module only as [`String`]s that went through the shared name
+//! hygiene ([`clean_name`], or the DNS presentation-format variant): lower-case, at most
+//! [`NAME_MAX_CHARS`] characters, and never a control character (JSON escaping is serde's job).
+//!
+//! # How the engine uses it
+//!
+//! Per packet, with `p: decode::Packet`:
+//!
+//! - first payload of each flow direction: [`classify::classify`]`(p.payload, p.transport,
+//!   (p.src_port, p.dst_port))` gives an [`AppProto`]; [`AppProto::is_encrypted_protocol`] says
+//!   whether the flow *may* be encrypted (DESIGN §2: only a completed handshake counts, see
+//!   [`tls::TlsHandshakeState`]);
+//! - DNS over UDP: [`dns::parse_message`]`(p.payload)`, then [`dns::DnsMessage::resolutions`]
+//!   gives `(queried name, address, CNAME chain, TTL)` for the IP → name cache; skip
+//!   [`dns::is_local_resolution`] ports (mDNS, LLMNR) for public addresses. DNS over TCP: one
+//!   [`dns::DnsTcpReassembler`] per flow direction, [`push`](dns::DnsTcpReassembler::push) each
+//!   in-order payload, parse each message it hands back;
+//! - TLS over TCP, client → server: one [`tls::TlsHelloAssembler`] per flow,
+//!   [`push`](tls::TlsHelloAssembler::push)`(p.seq, p.payload)` until it returns `Some(..)`;
+//!   the [`tls::ClientHello`] names the flow by SNI. Both directions:
+//!   [`tls::TlsHandshakeState::observe`] until [`is_encrypted`](tls::TlsHandshakeState::is_encrypted);
+//! - DTLS over UDP: [`tls::parse_dtls_client_hello`]`(p.payload)`;
+//! - HTTP, first client payload: [`http::parse_request`] gives method, target and host (Host
+//!   header, absolute-form target or CONNECT authority); [`http::parse_response_status`] reads
+//!   the server's status line.
+
+pub mod classify;
+pub mod dns;
+pub mod http;
+pub mod tls;
+
+#[cfg(test)]
+mod tests;
+
+pub use classify::{AppProto, classify};
+
+/// Longest name, in characters, this module hands out (RFC 1035 §2.3.4 limits a name to 255
+/// octets on the wire, which is 253 characters in dotted text). A longer name is cut and ends
+/// with [`TRUNCATION_MARKER`].
+pub const NAME_MAX_CHARS: usize = 253;
+
+/// Appended to a name cut at [`NAME_MAX_CHARS`]; counted in the limit.
+pub const TRUNCATION_MARKER: char = '…';
+
+/// How a byte outside printable ASCII is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Escape {
+    /// `\xNN`, two lower-case hex digits: for SNI and HTTP hosts.
+    Hex,
+    /// `\DDD`, three decimal digits, the DNS presentation format of RFC 1035 §5.1 ("\DDD where
+    /// each D is a digit is the octet corresponding to the decimal number described by DDD").
+    Decimal,
+}
+
+/// Builds a clean name piece by piece, enforcing [`NAME_MAX_CHARS`] and the escaping rules.
+pub(crate) struct NameBuilder {
+    out: String,
+    /// Length of `out` at the last piece boundary that leaves room for the marker.
+    safe: usize,
+    cut: bool,
+    escape: Escape,
+    lower: bool,
+}
+
+impl NameBuilder {
+    pub(crate) fn new(escape: Escape) -> NameBuilder {
+        NameBuilder {
+            out: String::new(),
+            safe: 0,
+            cut: false,
+            escape,
+            lower: true,
+        }
+    }
+
+    /// Keeps letter case (for HTTP request targets, whose paths are case-sensitive).
+    pub(crate) fn keep_case(mut self) -> NameBuilder {
+        self.lower = false;
+        self
+    }
+
+    /// Appends one piece (an ASCII character or an escape sequence). When it would overflow,
+    /// the name is cut back to the last piece boundary that leaves room for the marker, so an
+    /// escape sequence is never split and a name of exactly [`NAME_MAX_CHARS`] stays whole.
+    fn piece(&mut self, s: &str) {
+        if self.cut {
+            return;
+        }
+        // Pieces are ASCII: bytes and characters count the same.
+        if self.out.len() + s.len() > NAME_MAX_CHARS {
+            self.cut = true;
+            self.out.truncate(self.safe);
+            return;
+        }
+        self.out.push_str(s);
+        if self.out.len() < NAME_MAX_CHARS {
+            self.safe = self.out.len();
+        }
+    }
+
+    /// Whether the name was cut; no further byte changes it.
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Appends a raw byte: lower-cased when printable, escaped otherwise. In DNS mode `.` and `\`
+    /// inside a label are escaped too, so a label's dot is never mistaken for a separator.
+    pub(crate) fn byte(&mut self, b: u8, in_dns_label: bool) {
+        let plain = (0x21..=0x7e).contains(&b) && b != b'\\' && !(in_dns_label && b == b'.');
+        if plain {
+            let c = [if self.lower {
+                b.to_ascii_lowercase()
+            } else {
+                b
+            }];
+            // Printable ASCII is valid UTF-8; the fallback is unreachable.
+            self.piece(std::str::from_utf8(&c).unwrap_or("?"));
+            return;
+        }
+        use std::fmt::Write;
+        let mut tmp = String::with_capacity(4);
+        let _ = match self.escape {
+            Escape::Hex => write!(tmp, "\\x{b:02x}"),
+            Escape::Decimal => write!(tmp, "\\{b:03}"),
+        };
+        self.piece(&tmp);
+    }
+
+    /// Appends a separator dot (DNS label boundary).
+    pub(crate) fn dot(&mut self) {
+        self.piece(".");
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.out.is_empty() && !self.cut
+    }
+
+    pub(crate) fn finish(mut self) -> String {
+        if self.cut {
+            self.out.push(TRUNCATION_MARKER);
+        }
+        self.out
+    }
+}
+
+/// The name hygiene every parser applies to a name taken from the wire: ASCII lower-case, bytes
+/// outside printable ASCII (space, controls, 0x7f and above, and `\` itself) written as `\xNN`, cut at [`NAME_MAX_CHARS`]
+/// characters with a visible [`TRUNCATION_MARKER`].
+///
+/// The result never contains a control character and is always valid UTF-8.
+pub fn clean_name(raw: &[u8]) -> String {
+    let mut b = NameBuilder::new(Escape::Hex);
+    for &c in raw {
+        b.byte(c, false);
+        if b.is_cut() {
+            break;
+        }
+    }
+    b.finish()
+}
+
+/// Big-endian reads that never panic.
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
+    match b.get(at..at.checked_add(2)?) {
+        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
+        _ => None,
+    }
+}
+
+pub(crate) fn be24(b: &[u8], at: usize) -> Option<u32> {
+    match b.get(at..at.checked_add(3)?) {
+        Some(&[x, y, z]) => Some(u32::from_be_bytes([0, x, y, z])),
+        _ => None,
+    }
+}
+
+pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
+    match b.get(at..at.checked_add(4)?) {
+        Some(&[w, x, y, z]) => Some(u32::from_be_bytes([w, x, y, z])),
+        _ => None,
+    }
+}
