@@ -94,6 +94,16 @@ pub struct RemoteRef {
     pub asn: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub as_org: Option<String>,
+    /// The best name for the remote: from the flow itself (TLS SNI, QUIC, HTTP Host) or from a
+    /// DNS answer seen in the capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// `sni`, `quic`, `http` or `dns`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname_source: Option<&'static str>,
+    /// When a DNS answer named the remote: the name the device asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_query: Option<String>,
     /// Name of the database that gave the country.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo_source: Option<String>,
@@ -119,6 +129,12 @@ pub struct Alert {
     pub device: DeviceRef,
     pub remote: RemoteRef,
     pub transport: Transport,
+    /// What the payload was recognised as: tls, dtls, quic, ssh, http, dns or unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_proto: Option<&'static str>,
+    /// Whether the payload so far was encrypted; absent while not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
     pub bytes_out: u64,
     pub bytes_in: u64,
     pub packets_out: u64,
@@ -143,6 +159,21 @@ pub struct FlowRecord {
     pub transport: Transport,
     /// Both endpoints are local: not egress.
     pub internal: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_proto: Option<&'static str>,
+    /// true: an encrypted protocol whose handshake completed; false: payload without one;
+    /// absent: no payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<&'static str>,
+    /// The first ALPN protocol the client offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// false when no DNS answer in the capture named the remote for this device (a hard-coded
+    /// address); absent when that cannot be said (non-public remote, start of capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_named: Option<bool>,
     pub bytes_out: u64,
     pub bytes_in: u64,
     pub packets_out: u64,
@@ -231,7 +262,34 @@ pub struct DeviceSummary {
     /// Egress by autonomous system number, where known.
     pub asns: BTreeMap<u32, Traffic>,
     pub internal: Traffic,
+    /// Egress bytes on flows found encrypted, found plaintext, and with no payload.
+    pub encryption: EncryptionBytes,
+    /// Names contacted (hostname of each egress flow) with the countries they were served from.
+    pub names: BTreeMap<String, NameSummary>,
+    /// Names not listed because the per-device cap was reached.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub names_dropped: u64,
+    /// Public remote addresses contacted that no DNS answer in the capture named.
+    pub hardcoded: Vec<IpAddr>,
     pub alerts: BTreeMap<String, RuleCount>,
+}
+
+/// Egress bytes by encryption verdict.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EncryptionBytes {
+    pub encrypted_bytes_out: u64,
+    pub plaintext_bytes_out: u64,
+    pub no_payload_bytes_out: u64,
+}
+
+/// One name a device contacted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NameSummary {
+    pub countries: std::collections::BTreeSet<String>,
+    pub flows: u64,
+    pub bytes_out: u64,
+    /// How the name was learned, the strongest source seen.
+    pub source: String,
 }
 
 /// An input and how reading it went.
@@ -255,6 +313,10 @@ pub struct RunCounters {
     pub unsupported_link_types: BTreeMap<u32, u64>,
     pub fragments: u64,
     pub fragments_unmatched: u64,
+    pub dns_responses: u64,
+    pub dns_malformed: u64,
+    pub dns_cache_evicted: u64,
+    pub tls_hello_failures: u64,
     pub flows: u64,
     pub flows_evicted: u64,
     pub flows_peak: u64,

@@ -30,6 +30,7 @@
 //!   header, absolute-form target or CONNECT authority); [`http::parse_response_status`] reads
 //!   the server's status line.
 
+pub mod attribution;
 pub mod classify;
 pub mod dns;
 pub mod http;

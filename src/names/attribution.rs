@@ -1,0 +1,373 @@
+//! Attribution: which name and protocol a flow's payload reveals, and the passive DNS cache.
+//!
+//! [`PassiveDns`] keeps, per device, what DNS answers seen in the capture said about each
+//! address, honouring TTLs by packet time with a grace period. [`FlowInsight`] is the per-flow
+//! state the engine feeds with each payload: protocol classification, TLS ClientHello
+//! reassembly and handshake tracking, the HTTP Host, DNS over UDP and TCP. It reports whether
+//! anything changed, so the engine knows when to evaluate the policy again.
+//!
+//! Name precedence (stated in docs/json-format.md): a name the flow itself carries beats a DNS
+//! answer about its address, because a CDN address serves many names: `sni` > `quic` > `http`
+//! > `dns`. Within one source the first name seen stays.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::tls::{TlsHandshakeState, TlsHelloAssembler, TlsVersion};
+use super::{AppProto, classify, dns, http};
+use crate::decode::{Packet, Transport};
+
+/// Device/address pairs the DNS cache holds at most; beyond, expired entries go first, then all.
+pub const DNS_CACHE_MAX_ENTRIES: usize = 262_144;
+/// How long past its TTL a DNS answer still names an address (devices keep connections and
+/// cached answers beyond the TTL).
+pub const DNS_TTL_GRACE_NS: i64 = 600_000_000_000;
+/// Payload packets examined per flow to classify it before it is called `unknown`.
+pub const CLASSIFY_TRIES_MAX: u8 = 4;
+/// The DNS port (RFC 1035 §4.2.1).
+const DNS_PORT: u16 = 53;
+
+/// Where a flow's name came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HostnameSource {
+    Dns,
+    Http,
+    Quic,
+    Sni,
+}
+
+impl HostnameSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostnameSource::Dns => "dns",
+            HostnameSource::Http => "http",
+            HostnameSource::Quic => "quic",
+            HostnameSource::Sni => "sni",
+        }
+    }
+}
+
+/// What a DNS answer said about an address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsName {
+    /// The name the device asked for.
+    pub query: Arc<str>,
+    /// CNAMEs followed from the query to the address.
+    pub cname_chain: Arc<[Arc<str>]>,
+}
+
+struct CacheEntry {
+    name: DnsName,
+    expires_ns: i64,
+}
+
+/// What the DNS answers in the capture said, per device: address → name.
+#[derive(Default)]
+pub struct PassiveDns {
+    map: HashMap<(IpAddr, IpAddr), CacheEntry>,
+    /// Entries dropped because the cache was full.
+    pub evicted: u64,
+    /// Responses parsed.
+    pub responses: u64,
+    /// Payloads on DNS flows that did not parse.
+    pub malformed: u64,
+}
+
+impl PassiveDns {
+    /// Records one resolution seen by `device` at `ts_ns`.
+    pub fn insert(&mut self, device: IpAddr, r: &dns::Resolution<'_>, ts_ns: i64) {
+        if self.map.len() >= DNS_CACHE_MAX_ENTRIES && !self.map.contains_key(&(device, r.addr)) {
+            let before = self.map.len();
+            self.map.retain(|_, e| e.expires_ns >= ts_ns);
+            if self.map.len() >= DNS_CACHE_MAX_ENTRIES {
+                self.map.clear();
+            }
+            self.evicted += (before - self.map.len()) as u64;
+        }
+        let ttl_ns = i64::from(r.ttl).saturating_mul(1_000_000_000);
+        let name = DnsName {
+            query: Arc::from(r.query),
+            cname_chain: r.cname_chain.iter().map(|c| Arc::from(*c)).collect(),
+        };
+        self.map.insert(
+            (device, r.addr),
+            CacheEntry {
+                name,
+                expires_ns: ts_ns
+                    .saturating_add(ttl_ns)
+                    .saturating_add(DNS_TTL_GRACE_NS),
+            },
+        );
+    }
+
+    /// The name a DNS answer gave `device` for `addr`, if still valid at `ts_ns`.
+    pub fn lookup(&self, device: IpAddr, addr: IpAddr, ts_ns: i64) -> Option<&DnsName> {
+        self.map
+            .get(&(device, addr))
+            .filter(|e| e.expires_ns >= ts_ns)
+            .map(|e| &e.name)
+    }
+
+    /// Parses a DNS message sent to `device` and records its resolutions. Returns the message
+    /// when it parsed, for `dns` events.
+    pub fn learn(&mut self, device: IpAddr, msg: &[u8], ts_ns: i64) -> Option<dns::DnsMessage> {
+        match dns::parse_message(msg) {
+            Ok(m) => {
+                if m.is_response {
+                    self.responses += 1;
+                    for r in m.resolutions() {
+                        self.insert(device, &r, ts_ns);
+                    }
+                }
+                Some(m)
+            }
+            Err(_) => {
+                self.malformed += 1;
+                None
+            }
+        }
+    }
+}
+
+/// A flow's name, with its source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hostname {
+    pub name: Arc<str>,
+    pub source: HostnameSource,
+}
+
+/// TLS state of one flow: the ClientHello assembler while it is needed, and handshake progress.
+#[derive(Default)]
+struct TlsTrack {
+    hello: TlsHelloAssembler,
+    handshake: TlsHandshakeState,
+}
+
+/// What one flow's payload revealed so far.
+#[derive(Default)]
+pub struct FlowInsight {
+    pub app_proto: Option<AppProto>,
+    pub hostname: Option<Hostname>,
+    /// When DNS named the remote: what the device asked and the CNAMEs on the way.
+    pub dns: Option<DnsName>,
+    pub tls_version: Option<TlsVersion>,
+    /// The first ALPN protocol the client offered.
+    pub alpn: Option<Arc<str>>,
+    pub payload_out: bool,
+    pub payload_in: bool,
+    tls: Option<Box<TlsTrack>>,
+    dns_tcp: Option<Box<dns::DnsTcpReassembler>>,
+    classify_tries: u8,
+    http_seen: bool,
+    /// Counted by the engine: ClientHellos that could not be assembled.
+    pub tls_failures: u8,
+}
+
+/// What [`FlowInsight::observe`] learned from one packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Learned {
+    /// The name, the protocol or the encryption verdict changed: evaluate the policy again.
+    pub changed: bool,
+}
+
+impl FlowInsight {
+    /// Sets the name if `source` ranks above the current one.
+    pub fn offer_name(&mut self, name: &str, source: HostnameSource) -> bool {
+        if name.is_empty() || self.hostname.as_ref().is_some_and(|h| h.source >= source) {
+            return false;
+        }
+        self.hostname = Some(Hostname {
+            name: Arc::from(name),
+            source,
+        });
+        true
+    }
+
+    /// Names the flow from a DNS answer (at flow start).
+    pub fn offer_dns(&mut self, name: &DnsName) -> bool {
+        self.dns = Some(name.clone());
+        self.offer_name(&name.query, HostnameSource::Dns)
+    }
+
+    /// Encrypted, plaintext, or not known yet (`None`: no payload, or a handshake in progress).
+    /// With `ended`, a handshake that never completed counts as not encrypted.
+    pub fn encrypted(&self, ended: bool) -> Option<bool> {
+        if !(self.payload_out || self.payload_in) {
+            return None;
+        }
+        match self.app_proto {
+            Some(AppProto::Tls) => match &self.tls {
+                Some(t) if t.handshake.is_encrypted() => Some(true),
+                // A capture that starts mid-connection: the handshake happened before it, and
+                // application data flows both ways.
+                Some(t)
+                    if !t.handshake.client_hello
+                        && t.handshake.client_app_data
+                        && t.handshake.server_app_data =>
+                {
+                    Some(true)
+                }
+                _ if ended => Some(false),
+                _ => None,
+            },
+            Some(AppProto::Quic | AppProto::Dtls | AppProto::Ssh) => Some(true),
+            Some(_) => Some(false),
+            None if ended => Some(false),
+            None => None,
+        }
+    }
+
+    /// Looks at one packet of the flow. `outbound` is device → remote; `dns_cache` learns from
+    /// DNS answers sent to `device`.
+    pub fn observe(
+        &mut self,
+        p: &Packet<'_>,
+        outbound: bool,
+        device: IpAddr,
+        ts_ns: i64,
+        dns_cache: &mut PassiveDns,
+    ) -> Learned {
+        if p.payload.is_empty() {
+            return Learned::default();
+        }
+        let before = (self.encrypted(false), self.app_proto);
+        let mut changed = false;
+        if outbound {
+            self.payload_out = true;
+        } else {
+            self.payload_in = true;
+        }
+        let undecided = matches!(self.app_proto, None | Some(AppProto::Unknown));
+        if undecided && self.classify_tries < CLASSIFY_TRIES_MAX {
+            self.classify_tries += 1;
+            match classify(p.payload, p.transport, (p.src_port, p.dst_port)) {
+                Some(AppProto::Unknown) | None => self.app_proto = Some(AppProto::Unknown),
+                Some(proto) => self.app_proto = Some(proto),
+            }
+        }
+        match self.app_proto {
+            Some(AppProto::Tls) if p.transport == Transport::Tcp => {
+                let track = self.tls.get_or_insert_with(Box::default);
+                track.handshake.observe(outbound, p.payload);
+                let mut sni = None;
+                if outbound && !track.hello.is_finished() {
+                    match track.hello.push(p.seq, p.payload) {
+                        Some(Ok(hello)) => {
+                            self.tls_version = Some(hello.version);
+                            self.alpn = hello.alpn.first().map(|a| Arc::from(a.as_str()));
+                            sni = hello.sni;
+                        }
+                        Some(Err(_)) => self.tls_failures = self.tls_failures.saturating_add(1),
+                        None => {}
+                    }
+                }
+                if let Some(v) = track.handshake.server_hello {
+                    self.tls_version = Some(v);
+                }
+                if let Some(sni) = sni {
+                    changed |= self.offer_name(&sni, HostnameSource::Sni);
+                }
+            }
+            Some(AppProto::Dtls) if outbound && self.hostname.is_none() => {
+                if let Ok(hello) = super::tls::parse_dtls_client_hello(p.payload) {
+                    self.tls_version = Some(hello.version);
+                    if let Some(sni) = &hello.sni {
+                        changed |= self.offer_name(sni, HostnameSource::Sni);
+                    }
+                }
+            }
+            Some(AppProto::Http) if outbound && !self.http_seen => {
+                self.http_seen = true;
+                if let Ok(req) = http::parse_request(p.payload) {
+                    if let Some(host) = &req.host {
+                        changed |= self.offer_name(host, HostnameSource::Http);
+                    }
+                }
+            }
+            _ => {}
+        }
+        // DNS answers to the device, over UDP or TCP, from a resolver on port 53.
+        if !outbound && p.src_port == DNS_PORT {
+            match p.transport {
+                Transport::Udp => {
+                    dns_cache.learn(device, p.payload, ts_ns);
+                }
+                Transport::Tcp => {
+                    let r = self.dns_tcp.get_or_insert_with(Box::default);
+                    r.push(p.payload, |msg| {
+                        dns_cache.learn(device, msg, ts_ns);
+                    });
+                }
+                _ => {}
+            }
+        }
+        changed |= before != (self.encrypted(false), self.app_proto);
+        Learned { changed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolution<'a>(query: &'a str, addr: &str, ttl: u32) -> dns::Resolution<'a> {
+        dns::Resolution {
+            query,
+            addr: addr.parse().unwrap(),
+            cname_chain: vec!["edge.cdn.example"],
+            ttl,
+        }
+    }
+
+    #[test]
+    fn dns_answers_expire_after_ttl_and_grace_per_device() {
+        let mut cache = PassiveDns::default();
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        let other: IpAddr = "192.168.1.60".parse().unwrap();
+        let addr: IpAddr = "203.0.113.9".parse().unwrap();
+        cache.insert(dev, &resolution("api.vendor.example", "203.0.113.9", 30), 0);
+        let hit = cache.lookup(dev, addr, 1_000_000_000).unwrap();
+        assert_eq!(&*hit.query, "api.vendor.example");
+        assert_eq!(&*hit.cname_chain[0], "edge.cdn.example");
+        assert!(
+            cache.lookup(other, addr, 0).is_none(),
+            "answers are per device"
+        );
+        let last_valid = 30_000_000_000 + DNS_TTL_GRACE_NS;
+        assert!(cache.lookup(dev, addr, last_valid).is_some());
+        assert!(cache.lookup(dev, addr, last_valid + 1).is_none());
+    }
+
+    #[test]
+    fn a_name_from_the_flow_beats_a_dns_answer() {
+        let mut f = FlowInsight::default();
+        assert!(f.offer_name("cdn-shared.example", HostnameSource::Dns));
+        assert!(f.offer_name("www.example.org", HostnameSource::Http));
+        assert!(f.offer_name("api.example.org", HostnameSource::Sni));
+        assert!(!f.offer_name("other.example", HostnameSource::Dns));
+        assert!(
+            !f.offer_name("second.example", HostnameSource::Sni),
+            "first SNI stays"
+        );
+        let h = f.hostname.unwrap();
+        assert_eq!(
+            (&*h.name, h.source),
+            ("api.example.org", HostnameSource::Sni)
+        );
+    }
+
+    #[test]
+    fn encryption_needs_payload_and_a_completed_handshake() {
+        let mut f = FlowInsight::default();
+        assert_eq!(f.encrypted(true), None, "no payload: not known");
+        f.payload_out = true;
+        f.app_proto = Some(AppProto::Tls);
+        assert_eq!(f.encrypted(false), None, "handshake in progress");
+        assert_eq!(f.encrypted(true), Some(false), "handshake never completed");
+        f.app_proto = Some(AppProto::Http);
+        assert_eq!(f.encrypted(false), Some(false));
+        f.app_proto = Some(AppProto::Ssh);
+        assert_eq!(f.encrypted(false), Some(true));
+    }
+}
