@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay::run(args),
         Command::Lookup(args) => cli::lookup::run(args),
         Command::Policy(cmd) => cli::policy::run(cmd),
+        Command::Geoip(cmd) => cli::geoip::run(cmd),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -3,6 +3,7 @@
 //! Raw arguments are parsed here and turned into the library's settings; only `main` and this
 //! module know about flags.
 
+pub mod geoip;
 pub mod lookup;
 pub mod policy;
 pub mod replay;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Build MaxMind DB files from CSV ranges; show the databases in use.
+    #[command(subcommand)]
+    Geoip(geoip::GeoipCommand),
 }
 
 /// Options that choose the policy: a file, one-liners, or the embedded default.

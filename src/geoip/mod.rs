@@ -21,6 +21,7 @@ mod database;
 mod overrides;
 mod record;
 mod special;
+pub mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
