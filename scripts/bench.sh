@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Benchmark harness for egresswatch (DESIGN.md §7, BENCHMARKS.md).
+#
+#   scripts/bench.sh            # full run: 1 M-packet capture, 5 runs per tool, medians
+#   scripts/bench.sh --quick    # 20 k packets, 1 run each: checks that the harness still works
+#   scripts/bench.sh --profile  # also a perf profile of replay, grouped by module (full or quick)
+#
+# Builds release, generates (or reuses, by seed, size and generator version) the synthetic
+# captures under bench-out/, times each tool, and prints a table of medians and ratios; the same
+# table is written to bench-out/results.md. Prints figures only: no timing is asserted.
+#
+# Tools it cannot find (tcpdump, tshark, GNU time, perf) are installed with apt-get when run as
+# root, and otherwise skipped with a note. File replay only: nothing is captured or sent.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/bench-out
+mkdir -p "$OUT"
+
+QUICK=0
+PROFILE=0
+for arg in "$@"; do
+    case $arg in
+        --quick) QUICK=1 ;;
+        --profile) PROFILE=1 ;;
+        -h | --help)
+            sed -n '2,13p' "$0"
+            exit 0
+            ;;
+        *)
+            echo "bench.sh: unknown argument $arg (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+SEED=${BENCH_SEED:-1}
+if ((QUICK)); then
+    PACKETS=20000 RUNS=1 START_RUNS=3 SCAN_PACKETS=20000
+else
+    PACKETS=1000000 RUNS=5 START_RUNS=20 SCAN_PACKETS=1000000
+fi
+FLOWS=$((PACKETS / 50))
+SLICE=20000 # tshark runs on this many packets, scaled per packet
+
+note() { printf 'bench: %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------------
+have() { command -v "$1" > /dev/null 2>&1; }
+missing=()
+have tcpdump || missing+=(tcpdump)
+have tshark || missing+=(tshark)
+[[ -x /usr/bin/time ]] || missing+=(time)
+if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]] && have apt-get; then
+        note "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        # tshark asks whether non-root users may capture: no (we only read files).
+        echo 'wireshark-common wireshark-common/install-setuid boolean false' |
+            debconf-set-selections 2> /dev/null || true
+        if apt-get update -qq > "$OUT/apt.log" 2>&1; then
+            apt-get install -y -qq "${missing[@]}" >> "$OUT/apt.log" 2>&1 ||
+                note "apt-get install failed (see bench-out/apt.log); missing tools are skipped"
+        else
+            note "apt-get update failed (see bench-out/apt.log); missing tools are skipped"
+        fi
+    else
+        note "not root or no apt-get: ${missing[*]} will be skipped if absent"
+    fi
+fi
+TIME_OK=0
+[[ -x /usr/bin/time ]] && TIME_OK=1
+
+# --- build and captures ------------------------------------------------------------------------
+note "building release"
+cargo build --release --quiet --bin egresswatch --example gen_bench
+EW=$ROOT/target/release/egresswatch
+GEN=$ROOT/target/release/examples/gen_bench
+GEN_VER=$(cksum < examples/gen_bench.rs | cut -c1-8)
+
+# capture NAME ARGS...: generates bench-out/NAME-<version>.pcap unless it already exists.
+capture() {
+    local name=$1
+    shift
+    local file=$OUT/$name-g$GEN_VER.pcap
+    if [[ ! -s $file ]]; then
+        note "generating $(basename "$file")"
+        "$GEN" "$@" --seed "$SEED" --out "$file.tmp" 2> "$OUT/gen.log" && mv "$file.tmp" "$file"
+        sed 's/^/bench:   /' "$OUT/gen.log" >&2
+    fi
+    echo "$file"
+}
+MAIN=$(capture "main-s$SEED-n$PACKETS-f$FLOWS" --packets "$PACKETS" --flows "$FLOWS")
+SCAN=$(capture "scan-s$SEED-n$SCAN_PACKETS" --scan --packets "$SCAN_PACKETS")
+ONE=$(capture "one-s$SEED" --packets 1 --flows 1)
+if ((PACKETS > SLICE)) && have tcpdump; then
+    SLICE_FILE=$OUT/slice-$(basename "$MAIN")
+    [[ -s $SLICE_FILE ]] || tcpdump -r "$MAIN" -c "$SLICE" -w "$SLICE_FILE" 2> /dev/null
+else
+    SLICE_FILE=$MAIN
+    SLICE=$PACKETS
+fi
+# A policy without rules (the policy stage does nothing) for the breakdown.
+NORULES=$OUT/no-rules.toml
+printf 'version = 1\nname = "no-rules"\n' > "$NORULES"
+
+# --- timing ------------------------------------------------------------------------------------
+# measure RUNS CMD...: runs CMD (stdout discarded) RUNS times; sets WALL (median s) and RSS
+# (median peak KiB, or "-" without GNU time). A failing command (other than exit 1, "alerts")
+# is reported and gives WALL="-".
+measure() {
+    local runs=$1
+    shift
+    local walls=() rsss=() t0 t1 rc
+    for ((i = 0; i < runs; i++)); do
+        t0=$EPOCHREALTIME
+        rc=0
+        if ((TIME_OK)); then
+            /usr/bin/time -f %M -o "$OUT/rss" "$@" > /dev/null 2> "$OUT/stderr" || rc=$?
+        else
+            "$@" > /dev/null 2> "$OUT/stderr" || rc=$?
+        fi
+        t1=$EPOCHREALTIME
+        if ((rc > 1)); then
+            note "failed (exit $rc): $*"
+            sed 's/^/bench:   /' "$OUT/stderr" | tail -5 >&2
+            WALL=- RSS=-
+            return
+        fi
+        walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')")
+        if ((TIME_OK)); then rsss+=("$(tail -n1 "$OUT/rss")"); fi
+    done
+    WALL=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    if ((TIME_OK)); then
+        RSS=$(printf '%s\n' "${rsss[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    else
+        RSS=-
+    fi
+}
+
+declare -A W R N
+# row KEY PACKETS RUNS CMD...: measures and records one tool.
+row() {
+    local key=$1 packets=$2 runs=$3
+    shift 3
+    note "timing $key ($runs run(s))"
+    measure "$runs" "$@"
+    W[$key]=$WALL R[$key]=$RSS N[$key]=$packets
+}
+
+JSON=$OUT/replay.json
+row cat "$PACKETS" "$RUNS" cat "$MAIN"
+if have tcpdump; then
+    # A filter that matches nothing but that libpcap cannot prove empty, so every packet is read
+    # and filtered: libpcap's bare read loop.
+    row tcpdump "$PACKETS" "$RUNS" tcpdump -nr "$MAIN" 'ether[0]=1 and ether[1]=2'
+else
+    note "tcpdump unavailable: skipped"
+fi
+row replay "$PACKETS" "$RUNS" "$EW" replay "$MAIN" --json "$JSON" --no-terminal
+# Breakdown variants (see BENCHMARKS.md): no rules and summary only; summary only; all events.
+row replay_norules_summary "$PACKETS" "$RUNS" "$EW" replay "$MAIN" --json "$OUT/v1.json" \
+    --no-terminal --events summary --policy "$NORULES"
+row replay_summary "$PACKETS" "$RUNS" "$EW" replay "$MAIN" --json "$OUT/v2.json" \
+    --no-terminal --events summary
+row replay_terminal "$PACKETS" "$RUNS" "$EW" replay "$MAIN" --json "$OUT/v3.json" --color never
+
+TSHARK_NOTE=""
+if have tshark; then
+    # tshark needs a MaxMind-layout database (country.iso_code); the embedded one has another
+    # layout (country_code), so tshark gets MaxMind's GeoLite2-Country test database. GeoIP
+    # look-ups are still made for every address; most simply find nothing.
+    GEODIR=$OUT/tshark-geoip
+    mkdir -p "$GEODIR"
+    for db in "$ROOT/../shared/mmdb/test-data/GeoLite2-Country-Test.mmdb" \
+        "$ROOT/shared/mmdb/test-data/GeoLite2-Country-Test.mmdb"; do
+        [[ -s $db ]] && cp "$db" "$GEODIR/GeoLite2-Country.mmdb" && break
+    done
+    if [[ -s $GEODIR/GeoLite2-Country.mmdb ]]; then
+        TSHARK_NOTE="GeoIP: GeoLite2-Country-Test.mmdb"
+    else
+        TSHARK_NOTE="GeoIP: no MaxMind database found, tshark ran without"
+    fi
+    TS_ARGS=(-q -z conv,ip -o "uat:maxmind_db_paths:\"$GEODIR\"")
+    row tshark "$SLICE" "$RUNS" tshark -r "$SLICE_FILE" "${TS_ARGS[@]}"
+    row tshark_1 1 "$RUNS" tshark -r "$ONE" "${TS_ARGS[@]}"
+else
+    note "tshark unavailable: skipped"
+fi
+
+# Scan: 1 M distinct one-packet flows with the default flow cap.
+row scan "$SCAN_PACKETS" 1 "$EW" replay "$SCAN" --json "$OUT/scan.json" --no-terminal
+SCAN_COUNTERS=$(tail -n1 "$OUT/scan.json" | grep -o '"flows":[0-9]*,"flows_evicted":[0-9]*,"flows_peak":[0-9]*' || true)
+# Start-up to first packet: a 1-packet capture, embedded database and default policy.
+row startup 1 "$START_RUNS" "$EW" replay "$ONE" --json "$OUT/one.json" --no-terminal
+row version 0 "$START_RUNS" "$EW" --version
+
+# --- report ------------------------------------------------------------------------------------
+calc() { awk "BEGIN { $1 }"; }
+{
+    echo "## egresswatch benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $([[ $QUICK == 1 ]] && echo quick || echo full))"
+    echo
+    echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
+    echo "Capture: $(basename "$MAIN"), $PACKETS packets, $(du -m "$MAIN" | cut -f1) MiB; medians of $RUNS run(s)"
+    echo
+    echo "| tool | packets | median wall s | packets/s | ns/packet | peak RSS MiB |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for key in cat tcpdump replay replay_norules_summary replay_summary replay_terminal tshark tshark_1 scan startup version; do
+        [[ -n ${W[$key]:-} ]] || continue
+        w=${W[$key]} r=${R[$key]} n=${N[$key]}
+        if [[ $w == - ]]; then
+            echo "| $key | $n | failed | | | |"
+            continue
+        fi
+        pps=- nsp=-
+        if ((n > 1)); then
+            pps=$(calc "printf \"%.0f\", $n / $w")
+            nsp=$(calc "printf \"%.0f\", $w * 1e9 / $n")
+        fi
+        rss=-
+        [[ $r == - ]] || rss=$(calc "printf \"%.1f\", $r / 1024")
+        echo "| $key | $n | $(calc "printf \"%.4f\", $w") | $pps | $nsp | $rss |"
+    done
+    echo
+    ok() { [[ -n ${W[$1]:-} && ${W[$1]} != - ]]; }
+    if ok replay && ok tcpdump; then
+        echo "- replay / tcpdump bare loop: $(calc "printf \"%.2f\", ${W[replay]} / ${W[tcpdump]}")× (target ≤ 1.5×)"
+    fi
+    if ok replay && ok cat; then
+        echo "- replay / cat: $(calc "printf \"%.2f\", ${W[replay]} / ${W[cat]}")×"
+    fi
+    if ok tshark && ok replay; then
+        per_replay=$(calc "print ${W[replay]} / ${N[replay]}")
+        echo "- tshark / replay per packet: $(calc "printf \"%.0f\", (${W[tshark]} / ${N[tshark]}) / $per_replay")× raw on the $SLICE-packet slice$(ok tshark_1 && echo ", $(calc "printf \"%.0f\", ((${W[tshark]} - ${W[tshark_1]}) / ${N[tshark]}) / $per_replay")× without tshark's start-up") (target ≥ 300×; $TSHARK_NOTE)"
+    fi
+    if ok scan; then
+        echo "- scan ($SCAN_PACKETS one-packet flows, default cap): $(calc "printf \"%.2f\", ${W[scan]}") s, peak RSS $(calc "printf \"%.0f\", ${R[scan]} / 1024") MiB (target < 512), ${SCAN_COUNTERS:-counters not found}"
+    fi
+    if ok startup; then
+        echo "- start-up (1-packet replay, median of $START_RUNS): $(calc "printf \"%.1f\", ${W[startup]} * 1000") ms (target < 50 ms); process floor (--version): $(calc "printf \"%.1f\", ${W[version]} * 1000") ms"
+    fi
+    if ok replay && ok replay_norules_summary && ok replay_summary; then
+        echo "- breakdown: summary-only, no rules $(calc "printf \"%.3f\", ${W[replay_norules_summary]}") s; + policy $(calc "printf \"%+.3f\", ${W[replay_summary]} - ${W[replay_norules_summary]}") s; + flow/alert JSON $(calc "printf \"%+.3f\", ${W[replay]} - ${W[replay_summary]}") s$(ok replay_terminal && echo "; terminal view instead of none $(calc "printf \"%+.3f\", ${W[replay_terminal]} - ${W[replay]}") s")"
+    fi
+} | tee "$OUT/results.md"
+
+# --- profile -----------------------------------------------------------------------------------
+if ((PROFILE)); then
+    if have perf && perf record -q -F 4000 -e cpu-clock -o "$OUT/perf.data" -- "$EW" replay "$MAIN" \
+        --json "$OUT/perf.json" --no-terminal > /dev/null 2>&1 || [[ -s $OUT/perf.data ]]; then
+        echo
+        echo "### perf profile of replay (self time by module, cpu-clock samples)"
+        perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio 2> /dev/null |
+            awk -F'\t' '/^ +[0-9.]+%/ {
+                pct = $0; sub(/%.*/, "", pct); gsub(/ /, "", pct)
+                s = $0
+                if (s ~ /\[k\]/) m = "kernel (read syscalls, page faults)"
+                else if (s ~ /egresswatch::capture::|capture::file/) m = "capture (read)"
+                else if (s ~ /egresswatch::decode::/) m = "decode"
+                else if (s ~ /egresswatch::flow::/) m = "flow table"
+                else if (s ~ /hashbrown|sip::Hasher|hash_one|BuildHasher/) m = "hash maps (flow index, geoip cache, dedup)"
+                else if (s ~ /egresswatch::geoip::|maxminddb/) m = "geoip"
+                else if (s ~ /egresswatch::policy::/) m = "policy"
+                else if (s ~ /serde|egresswatch::sink::|egresswatch::event::|core::fmt|fmt::|Rfc3339/) m = "output (JSON, formatting)"
+                else if (s ~ /egresswatch::engine::|cli::replay/) m = "engine (process, inlined flow update)"
+                else if (s ~ /malloc|free|realloc|memmove|memcpy|memcmp|memset/) m = "libc (alloc, memcpy)"
+                else m = "other"
+                share[m] += pct
+            }
+            END { for (m in share) printf "| %s | %.1f%% |\n", m, share[m] }' |
+            sort -t'|' -k3 -gr | { echo "| module | share |"; echo "|---|---:|"; cat; } | tee -a "$OUT/results.md"
+    else
+        note "perf unavailable: no profile"
+    fi
+fi
