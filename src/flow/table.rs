@@ -13,7 +13,7 @@ use crate::decode::{Packet, Transport};
 const NIL: u32 = u32::MAX;
 
 /// The direction-free 5-tuple: the lower (address, port) first.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
     lo: (IpAddr, u16),
     hi: (IpAddr, u16),
@@ -33,6 +33,20 @@ impl Key {
     }
 }
 
+impl std::hash::Hash for Key {
+    /// One write of the packed tuple: a hasher sees 37 bytes at once instead of ten small
+    /// writes (this was a tenth of the instructions per packet).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut b = [0u8; 37];
+        b[..16].copy_from_slice(&ip_bytes(self.lo.0));
+        b[16..18].copy_from_slice(&self.lo.1.to_be_bytes());
+        b[18..34].copy_from_slice(&ip_bytes(self.hi.0));
+        b[34..36].copy_from_slice(&self.hi.1.to_be_bytes());
+        b[36] = self.transport.ip_proto();
+        state.write(&b);
+    }
+}
+
 struct Slot<A> {
     key: Key,
     flow: Flow<A>,
@@ -43,7 +57,8 @@ struct Slot<A> {
 /// A bounded table of flows with idle expiry by packet time.
 pub struct FlowTable<A> {
     config: FlowConfig,
-    index: HashMap<Key, u32>,
+    /// Seeded per process (foldhash): fast, and a capture cannot choose colliding keys.
+    index: HashMap<Key, u32, foldhash::fast::RandomState>,
     slots: Vec<Option<Slot<A>>>,
     free: Vec<u32>,
     head: u32,
@@ -89,7 +104,7 @@ impl<A: Default> FlowTable<A> {
     pub fn new(config: FlowConfig) -> FlowTable<A> {
         FlowTable {
             config,
-            index: HashMap::new(),
+            index: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
