@@ -1,5 +1,5 @@
-//! Passive hostname parsers: DNS messages, TLS/DTLS ClientHello, plaintext HTTP requests, and
-//! payload classification by content.
+//! Passive hostname parsers: DNS messages, TLS/DTLS ClientHello, the ClientHello inside QUIC
+//! Initial packets, plaintext HTTP requests, and payload classification by content.
 //!
 //! This module owns turning transport payload bytes into names and protocol labels. It does no
 //! I/O, keeps no global state and never performs an active lookup. Every parser takes borrowed
@@ -26,6 +26,10 @@
 //!   the [`tls::ClientHello`] names the flow by SNI. Both directions:
 //!   [`tls::TlsHandshakeState::observe`] until [`is_encrypted`](tls::TlsHandshakeState::is_encrypted);
 //! - DTLS over UDP: [`tls::parse_dtls_client_hello`]`(p.payload)`;
+//! - QUIC over UDP, client → server: one [`quic::QuicInitialAssembler`] per flow,
+//!   [`push`](quic::QuicInitialAssembler::push)`(p.payload)` until it returns `Some(..)`; the
+//!   [`tls::ClientHello`] names the flow by SNI, [`quic::QuicInitialAssembler::stats`] counts
+//!   the Initials that did not open;
 //! - HTTP, first client payload: [`http::parse_request`] gives method, target and host (Host
 //!   header, absolute-form target or CONNECT authority); [`http::parse_response_status`] reads
 //!   the server's status line.
@@ -34,12 +38,14 @@ pub mod attribution;
 pub mod classify;
 pub mod dns;
 pub mod http;
+pub mod quic;
 pub mod tls;
 
 #[cfg(test)]
 mod tests;
 
 pub use classify::{AppProto, classify};
+pub use quic::{QuicError, QuicInitialAssembler, quic_version};
 
 /// Longest name, in characters, this module hands out (RFC 1035 §2.3.4 limits a name to 255
 /// octets on the wire, which is 253 characters in dotted text). A longer name is cut and ends

@@ -208,7 +208,7 @@ pub fn parse_client_hello(stream: &[u8]) -> Result<ClientHello, TlsError> {
 }
 
 /// Parses a complete TLS handshake message (4-byte header first) as a ClientHello.
-fn parse_client_hello_message(msg: &[u8]) -> Result<ClientHello, TlsError> {
+pub fn parse_client_hello_message(msg: &[u8]) -> Result<ClientHello, TlsError> {
     if msg.first() != Some(&HANDSHAKE_CLIENT_HELLO) {
         return Err(TlsError::WrongMessage("ClientHello"));
     }
