@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::quic::QuicInitialAssembler;
 use super::tls::{TlsHandshakeState, TlsHelloAssembler, TlsVersion};
 use super::{AppProto, classify, dns, http};
 use crate::decode::{Packet, Transport};
@@ -157,6 +158,7 @@ pub struct FlowInsight {
     pub payload_out: bool,
     pub payload_in: bool,
     tls: Option<Box<TlsTrack>>,
+    quic: Option<Box<QuicInitialAssembler>>,
     dns_tcp: Option<Box<dns::DnsTcpReassembler>>,
     classify_tries: u8,
     http_seen: bool,
@@ -249,7 +251,10 @@ impl FlowInsight {
         match self.app_proto {
             Some(AppProto::Tls) if p.transport == Transport::Tcp => {
                 let track = self.tls.get_or_insert_with(Box::default);
-                track.handshake.observe(outbound, p.payload);
+                // Once encrypted, nothing in later records changes the verdict.
+                if !track.handshake.is_encrypted() {
+                    track.handshake.observe(outbound, p.payload);
+                }
                 let mut sni = None;
                 if outbound && !track.hello.is_finished() {
                     match track.hello.push(p.seq, p.payload) {
@@ -267,6 +272,16 @@ impl FlowInsight {
                 }
                 if let Some(sni) = sni {
                     changed |= self.offer_name(&sni, HostnameSource::Sni);
+                }
+            }
+            Some(AppProto::Quic) if outbound && p.transport == Transport::Udp => {
+                let q = self.quic.get_or_insert_with(Box::default);
+                if let Some(Ok(hello)) = q.push(p.payload) {
+                    self.tls_version = Some(hello.version);
+                    self.alpn = hello.alpn.first().map(|a| Arc::from(a.as_str()));
+                    if let Some(sni) = &hello.sni {
+                        changed |= self.offer_name(sni, HostnameSource::Quic);
+                    }
                 }
             }
             Some(AppProto::Dtls) if outbound && self.hostname.is_none() => {
