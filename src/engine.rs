@@ -173,6 +173,11 @@ impl<'s> Engine<'s> {
                     transport: flow.transport,
                     country: flow.ann.geo.country,
                     asn: flow.ann.geo.asn,
+                    hostname: None,
+                    queried_name: None,
+                    encrypted: None,
+                    bytes_out: 0,
+                    dns_named: None,
                 };
                 if let Some(rule_id) = self.policy.evaluate(&subject) {
                     let fired = fire(
