@@ -103,6 +103,8 @@ struct Core<'s> {
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     max_severity: Option<Severity>,
+    /// `bytes_out_over` thresholds of the policy, sorted: crossing one re-evaluates a flow.
+    bytes_thresholds: Vec<u64>,
 }
 
 /// One run of the pipeline.
@@ -123,6 +125,7 @@ impl<'s> Engine<'s> {
         sinks: Vec<Box<dyn Sink + 's>>,
     ) -> Engine<'s> {
         resolver.set_overrides(policy.overrides().to_vec());
+        let bytes_thresholds = policy.bytes_thresholds();
         let sides = Sides {
             local_networks: policy.local_networks().to_vec(),
             device_networks: policy.device_networks(),
@@ -156,6 +159,7 @@ impl<'s> Engine<'s> {
                 first_ts: None,
                 last_ts: None,
                 max_severity: None,
+                bytes_thresholds,
             },
         }
     }
@@ -200,7 +204,15 @@ impl<'s> Engine<'s> {
             let d = core.policy.device(flow.device.ip, flow.device_mac);
             flow.ann.device_name = d.map(|d| d.name.clone());
         }
-        if flow.ann.evaluated && flow.ann.judged && (first_out || learned.changed) {
+        // A `bytes_out_over` threshold crossed by this packet changes a fact too.
+        let crossed = update.outbound && {
+            let now = flow.bytes_out;
+            let before = now.saturating_sub(u64::from(packet.ip_len));
+            core.bytes_thresholds
+                .iter()
+                .any(|&t| before <= t && t < now)
+        };
+        if flow.ann.evaluated && flow.ann.judged && (first_out || learned.changed || crossed) {
             core.judge(flow, frame.ts_ns, source, false)?;
         }
         flush_ended(core, &mut self.ended)
@@ -323,6 +335,7 @@ impl Core<'_> {
         ended: bool,
     ) -> Result<(), SinkError> {
         let device = self.policy.device(flow.device.ip, flow.device_mac);
+        let insight = &flow.ann.insight;
         let subject = Subject {
             device,
             device_ip: flow.device.ip,
@@ -331,6 +344,11 @@ impl Core<'_> {
             transport: flow.transport,
             country: flow.ann.geo.country,
             asn: flow.ann.geo.asn,
+            hostname: insight.hostname.as_ref().map(|h| &*h.name),
+            queried_name: insight.dns.as_ref().map(|d| &*d.query),
+            encrypted: insight.encrypted(ended),
+            bytes_out: flow.bytes_out,
+            dns_named: flow.ann.dns_named,
         };
         let Some(rule_id) = self.policy.evaluate(&subject) else {
             return Ok(());

@@ -487,17 +487,18 @@ fn junit_has_a_testcase_per_alerting_rule_and_device() {
         xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"),
         "{xml}"
     );
-    // lab.toml has two alerting rules (no-cn, camera-outside-eu; eu-ok is an allow rule) and the
-    // capture two devices: four cases, the camera's two failed.
+    // lab.toml has three alerting rules (no-cn, camera-outside-eu and, as it sets home, the
+    // built-in plaintext-foreign; eu-ok is an allow rule) and the capture two devices: six
+    // cases, the camera's no-cn and camera-outside-eu failed.
     assert!(
-        xml.contains("<testsuites name=\"egresswatch\" tests=\"4\" failures=\"2\">"),
+        xml.contains("<testsuites name=\"egresswatch\" tests=\"6\" failures=\"2\">"),
         "{xml}"
     );
     assert!(
-        xml.contains("<testsuite name=\"egresswatch policy lab-fixture\" tests=\"4\" failures=\"2\" errors=\"0\""),
+        xml.contains("<testsuite name=\"egresswatch policy lab-fixture\" tests=\"6\" failures=\"2\" errors=\"0\""),
         "{xml}"
     );
-    assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
     assert_eq!(xml.matches("<failure ").count(), 2, "{xml}");
     assert!(!xml.contains("eu-ok"), "{xml}");
     for rule in ["no-cn", "camera-outside-eu"] {
@@ -532,7 +533,7 @@ fn junit_has_a_testcase_per_alerting_rule_and_device() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
-    assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
+    assert!(xml.contains("tests=\"3\" failures=\"0\""), "{xml}");
     assert!(!xml.contains("<failure"), "{xml}");
 }
 

@@ -98,13 +98,12 @@ impl PolicyArgs {
             allow_countries: self.allow_country.clone(),
             home: self.home.clone(),
         };
-        let one_liners = !(cli.deny_countries.is_empty()
-            && cli.allow_countries.is_empty()
-            && cli.home.is_empty());
+        // `--home` only adjusts a policy; the rule one-liners replace the embedded default.
+        let one_liners = !(cli.deny_countries.is_empty() && cli.allow_countries.is_empty());
         Ok(match &self.policy {
             Some(path) => Policy::from_file_with_cli(path, &cli)?,
             None if one_liners => Policy::empty().with_cli(&cli)?,
-            None => Policy::embedded_default(),
+            None => Policy::embedded_default().with_cli(&cli)?,
         })
     }
 }

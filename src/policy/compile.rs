@@ -12,12 +12,13 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use super::countries::{self, CountrySet, EEA_EXTRA, EU};
-use super::matcher::{Conditions, CountryCond};
+use super::matcher::{Conditions, CountryCond, DomainPattern};
 use super::model::{IntOrStr, RawDevice, RawOverride, RawPolicy, RawRule, SpannedList};
 use super::template::Template;
 use super::{
     Action, DEDUP_WINDOW_DEFAULT_NS, DEDUP_WINDOW_MAX_NS, DEFAULT_PROFILE, Device, DeviceSelector,
-    NAME_MAX_CHARS, POLICY_MAX_BYTES, Policy, PolicyError, Rule, Severity,
+    NAME_MAX_CHARS, PLAINTEXT_FOREIGN_RULE, PLAINTEXT_FOREIGN_SEVERITY_DEFAULT, POLICY_MAX_BYTES,
+    Policy, PolicyError, Rule, Severity,
 };
 use crate::decode::{Mac, Transport};
 use crate::geoip::GeoOverride;
@@ -233,6 +234,144 @@ fn parse_duration_ns(value: &IntOrStr) -> Result<i64, String> {
     }
 }
 
+/// The longest domain name, in characters, without a final dot (RFC 1035 §2.3.4: 255 octets on
+/// the wire, which leaves 253 characters in text form).
+const DOMAIN_MAX_CHARS: usize = 253;
+
+/// The longest label of a domain name (RFC 1035 §2.3.4).
+const LABEL_MAX_CHARS: usize = 63;
+
+/// Parses a `domains` or `not_domains` entry: a DNS name (`example.com`), or `*.` and a name for
+/// its proper subdomains. Either case; letters, digits, `-` (not at either end of a label) and
+/// `_`; no final dot; names with other characters must be written in their IDNA (`xn--`) form.
+pub fn parse_domain(text: &str) -> Result<DomainPattern, String> {
+    const HELP: &str =
+        "write a name such as \"example.com\", or \"*.example.com\" for its subdomains";
+    if text.is_empty() {
+        return Err(format!("empty domain: {HELP}"));
+    }
+    if text == "*" || text == "*." {
+        return Err(format!(
+            "{text:?} alone would match every name: write \"*.example.com\" for the subdomains of one name, or use unknown_domain = false to match every flow that has a name"
+        ));
+    }
+    let (wildcard, name) = match text.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if name.contains('*') {
+        return Err(format!(
+            "domain {text:?} has a '*' that is not the whole first label: a wildcard is written only as \"*.\" before a name, as in \"*.example.com\""
+        ));
+    }
+    if !name.is_ascii() {
+        return Err(format!(
+            "domain {text:?} is not ASCII: write its IDNA (punycode) form, which starts with \"xn--\" (\"bücher.example\" is \"xn--bcher-kva.example\")"
+        ));
+    }
+    if IpAddr::from_str(name).is_ok() {
+        return Err(format!(
+            "{text:?} is an IP address, not a name: match addresses with cidrs = [{name:?}]"
+        ));
+    }
+    if name.ends_with('.') {
+        return Err(format!(
+            "domain {text:?} ends with a dot: write it without, as {:?}",
+            text.trim_end_matches('.')
+        ));
+    }
+    if name.len() > DOMAIN_MAX_CHARS {
+        return Err(format!(
+            "domain {text:?} is longer than {DOMAIN_MAX_CHARS} characters, the most a DNS name can have"
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(format!(
+                "domain {text:?} has an empty label (two dots in a row, or a leading dot): {HELP}"
+            ));
+        }
+        if label.len() > LABEL_MAX_CHARS {
+            return Err(format!(
+                "domain {text:?} has a label longer than {LABEL_MAX_CHARS} characters, the most DNS allows"
+            ));
+        }
+        if let Some(bad) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
+        {
+            return Err(format!(
+                "domain {text:?} contains {bad:?}: use only letters, digits, '-', '_' and dots between labels"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "domain {text:?} has a label that starts or ends with '-', which DNS names may not"
+            ));
+        }
+    }
+    Ok(DomainPattern {
+        name: name.to_ascii_lowercase(),
+        wildcard,
+    })
+}
+
+/// Parses `bytes_out_over`: an integer number of bytes, or a whole number with a unit: `B`;
+/// `kB`, `MB`, `GB`, `TB` (powers of 1000); `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024).
+fn parse_bytes(value: &IntOrStr) -> Result<u64, String> {
+    const HELP: &str = "use an integer number of bytes, or a whole number with a unit: B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), as in \"10MB\" or \"5MiB\"";
+    let n = match value {
+        IntOrStr::Int(n) => {
+            return u64::try_from(*n)
+                .map_err(|_| format!("bytes_out_over {n} is negative: {HELP}"));
+        }
+        IntOrStr::Str(text) => text,
+    };
+    let t = n.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits_end);
+    let unit = unit.trim_start();
+    const UNITS: [(&str, u64); 9] = [
+        ("B", 1),
+        ("kB", 1_000),
+        ("MB", 1_000_000),
+        ("GB", 1_000_000_000),
+        ("TB", 1_000_000_000_000),
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("TiB", 1 << 40),
+    ];
+    if number.is_empty() {
+        return Err(format!("invalid size {n:?}: {HELP}"));
+    }
+    if unit.starts_with(['.', ',']) {
+        return Err(format!(
+            "size {n:?} is not a whole number: use a smaller unit, as in \"1500kB\" for 1.5 MB"
+        ));
+    }
+    let scale = if unit.is_empty() {
+        1
+    } else if let Some((_, scale)) = UNITS.iter().find(|(u, _)| *u == unit) {
+        *scale
+    } else if unit == "KB" || unit.eq_ignore_ascii_case("k") {
+        return Err(format!(
+            "ambiguous unit {unit:?} in {n:?}: write kB for 1000 bytes or KiB for 1024 bytes"
+        ));
+    } else if let Some((u, _)) = UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit)) {
+        return Err(format!(
+            "unknown unit {unit:?} in {n:?}, did you mean {u:?}? Units are case-sensitive: {HELP}"
+        ));
+    } else {
+        return Err(format!("unknown unit {unit:?} in {n:?}: {HELP}"));
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|v| v.checked_mul(scale))
+        .ok_or_else(|| format!("size {n:?} is too large: the most is {} bytes", u64::MAX))
+}
+
 /// Turns toml's error into ours: first line of its message, at its span.
 fn syntax_error(src: &Src<'_>, e: &toml::de::Error) -> PolicyError {
     let first = e.message().lines().next().unwrap_or("invalid TOML");
@@ -319,6 +458,25 @@ pub fn compile(src: &Src<'_>, source: String, cli_home: &[String]) -> Result<Pol
         None => DEDUP_WINDOW_DEFAULT_NS,
         Some(d) => parse_duration_ns(d.get_ref()).map_err(|m| src.at(d, m))?,
     };
+    let plaintext_foreign = raw.plaintext_foreign.as_ref().map(|b| *b.get_ref());
+    if let Some(b) = &raw.plaintext_foreign
+        && *b.get_ref()
+        && home.is_empty()
+    {
+        return Err(src.at(b, "plaintext_foreign = true needs a home set, outside which unencrypted data is reported: set home = [\"BE\"] at the top of the policy or pass --home BE"));
+    }
+    let plaintext_foreign_severity = match (&raw.plaintext_foreign_severity, &raw.plaintext_foreign)
+    {
+        (None, _) => PLAINTEXT_FOREIGN_SEVERITY_DEFAULT,
+        (Some(sev), Some(off)) if !*off.get_ref() => {
+            let (line, column) = src.position(off.span().start);
+            return Err(src.at(
+                sev,
+                format!("plaintext_foreign_severity has no effect: plaintext_foreign = false (line {line}, column {column}) turns the built-in rule off; remove one of the two"),
+            ));
+        }
+        (Some(sev), _) => Severity::from_str(sev.get_ref()).map_err(|m| src.at(sev, m))?,
+    };
     let devices = compile_devices(src, &raw.devices)?;
     let overrides = raw
         .geoip_overrides
@@ -355,7 +513,7 @@ pub fn compile(src: &Src<'_>, source: String, cli_home: &[String]) -> Result<Pol
         rules.push(rule);
     }
 
-    Ok(Policy {
+    let mut policy = Policy {
         rules,
         name: raw.name.map(Spanned::into_inner),
         source,
@@ -366,7 +524,11 @@ pub fn compile(src: &Src<'_>, source: String, cli_home: &[String]) -> Result<Pol
         overrides,
         dedup_window_ns,
         groups,
-    })
+        plaintext_foreign: plaintext_foreign != Some(false),
+        plaintext_foreign_severity,
+    };
+    policy.place_builtin();
+    Ok(policy)
 }
 
 /// Adds `--home` items to `home`; errors name `--home` and the item's 1-based position.
@@ -780,6 +942,18 @@ fn nets(src: &Src<'_>, key: &str, list: &Spanned<SpannedList>) -> Result<Vec<IpN
         .collect()
 }
 
+fn domains(
+    src: &Src<'_>,
+    key: &str,
+    list: &Spanned<SpannedList>,
+) -> Result<Vec<DomainPattern>, PolicyError> {
+    nonempty(src, key, list)?;
+    list.get_ref()
+        .iter()
+        .map(|d| parse_domain(d.get_ref()).map_err(|m| src.at(d, m)))
+        .collect()
+}
+
 /// The template at its place in the file. The problem is reported where it is written when the
 /// string's source reads the same as its value up to there (no escapes before it), else where the
 /// placeholder appears verbatim, else at the start of the string.
@@ -818,6 +992,9 @@ fn compile_rule(
     check_name("rule id", id.get_ref()).map_err(|m| src.at(id, m))?;
     if id.get_ref().starts_with(CLI_RULE_PREFIX) {
         return Err(src.at(id, format!("rule ids starting with {CLI_RULE_PREFIX:?} are reserved for command-line rules: rename it")));
+    }
+    if id.get_ref() == PLAINTEXT_FOREIGN_RULE {
+        return Err(src.at(id, format!("rule id {PLAINTEXT_FOREIGN_RULE:?} is the built-in rule's: rename this rule; to change the built-in rule set plaintext_foreign_severity, or plaintext_foreign = false to turn it off")));
     }
     let action = match &r.action {
         None => Action::Alert,
@@ -897,13 +1074,26 @@ fn compile_rule(
     if let Some(l) = &r.not_ports {
         c.not_ports = ports(src, "not_ports", l)?;
     }
+    if let Some(l) = &r.domains {
+        c.domains = domains(src, "domains", l)?;
+    }
+    if let Some(l) = &r.not_domains {
+        c.not_domains = domains(src, "not_domains", l)?;
+    }
+    if let Some(u) = &r.unknown_domain {
+        if r.domains.is_some() || r.not_domains.is_some() {
+            return Err(src.at(u, "unknown_domain cannot be combined with domains or not_domains (those never match a remote without a name): write a separate rule"));
+        }
+        c.unknown_domain = Some(*u.get_ref());
+    }
+    c.plaintext = r.plaintext.as_ref().map(|b| *b.get_ref());
+    c.hardcoded = r.hardcoded.as_ref().map(|b| *b.get_ref());
+    if let Some(n) = &r.bytes_out_over {
+        c.bytes_out_over = Some(parse_bytes(n.get_ref()).map_err(|m| src.at(n, m))?);
+    }
     let template = match &r.reason {
         Some(text) => reason(src, text)?,
-        None => Template::generated(
-            c.countries.is_some(),
-            c.not_countries.is_some(),
-            c.unknown_country == Some(true),
-        ),
+        None => Template::generated(&c),
     };
     Ok(Rule {
         id: id.get_ref().clone(),
@@ -911,5 +1101,6 @@ fn compile_rule(
         action,
         conditions: c,
         template,
+        builtin: false,
     })
 }

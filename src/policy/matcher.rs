@@ -39,6 +39,43 @@ pub struct Conditions {
     pub ports: Vec<(u16, u16)>,
     /// Inclusive ranges.
     pub not_ports: Vec<(u16, u16)>,
+    pub domains: Vec<DomainPattern>,
+    pub not_domains: Vec<DomainPattern>,
+    pub unknown_domain: Option<bool>,
+    /// `Some(true)`: payload seen unencrypted; `Some(false)`: payload seen encrypted.
+    pub plaintext: Option<bool>,
+    /// Matches when the device sent more than this many bytes.
+    pub bytes_out_over: Option<u64>,
+    /// `Some(true)`: no DNS answer named the remote; `Some(false)`: one did.
+    pub hardcoded: Option<bool>,
+}
+
+/// A `domains` entry: an exact name, or with `wildcard` the proper subdomains of `name`
+/// (`*.qq.com` → `wildcard`, `name = "qq.com"`). `name` is ASCII, lower-case, without a final dot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainPattern {
+    pub name: String,
+    pub wildcard: bool,
+}
+
+impl DomainPattern {
+    /// Whether `host` (either case, one final dot ignored) is this name or, for a wildcard, one
+    /// of its proper subdomains.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host).as_bytes();
+        let name = self.name.as_bytes();
+        if !self.wildcard {
+            return host.eq_ignore_ascii_case(name);
+        }
+        // At least one character and a dot before the suffix.
+        let Some(dot) = host.len().checked_sub(name.len() + 1).filter(|&d| d > 0) else {
+            return false;
+        };
+        host.get(dot) == Some(&b'.')
+            && host
+                .get(dot + 1..)
+                .is_some_and(|suffix| suffix.eq_ignore_ascii_case(name))
+    }
 }
 
 fn in_ranges(ranges: &[(u16, u16)], port: u16) -> bool {
@@ -62,6 +99,14 @@ fn on_known<C: ?Sized, T: Copy>(
     }
 }
 
+/// Whether any of the names matches any pattern.
+fn any_name(patterns: &[DomainPattern], names: &[Option<&str>; 2]) -> bool {
+    names
+        .iter()
+        .flatten()
+        .any(|n| patterns.iter().any(|p| p.matches(n)))
+}
+
 /// A list condition: an empty list is no condition.
 fn list<C>(cond: &[C]) -> Option<&[C]> {
     (!cond.is_empty()).then_some(cond)
@@ -73,6 +118,9 @@ impl Conditions {
         let port = s.remote_port.filter(|_| s.transport.has_ports());
         // "Unknown" means public but without a record: private remotes never have a country.
         let unknown_country = s.country.is_none() && is_public(s.remote_ip);
+        // The remote's names; an empty name is no name.
+        let names = [s.hostname, s.queried_name].map(|n| n.filter(|n| !n.is_empty()));
+        let named = names.iter().any(Option::is_some);
         (self.profiles.is_empty() || self.profiles.iter().any(|p| p == profile))
             && on_known(self.countries.as_ref(), s.country, |c, code| {
                 c.set.contains(code)
@@ -96,5 +144,15 @@ impl Conditions {
             && (self.transports.is_empty() || self.transports.contains(&s.transport))
             && on_known(list(&self.ports), port, in_ranges)
             && on_known(list(&self.not_ports), port, |l, p| !in_ranges(l, p))
+            && (self.domains.is_empty() || any_name(&self.domains, &names))
+            && (self.not_domains.is_empty() || (named && !any_name(&self.not_domains, &names)))
+            && self.unknown_domain.is_none_or(|want| want != named)
+            && on_known(self.plaintext.as_ref(), s.encrypted, |want, enc| {
+                *want != enc
+            })
+            && self.bytes_out_over.is_none_or(|n| s.bytes_out > n)
+            && on_known(self.hardcoded.as_ref(), s.dns_named, |want, named| {
+                *want != named
+            })
     }
 }

@@ -7,7 +7,8 @@
 //! Guarantees: loading never panics, whatever the input; every load error names the file, line
 //! and column (1-based, column in characters) and says how to fix it; a loaded policy is fully
 //! validated and compiled, so [`Policy::evaluate`] cannot fail and does not allocate. Rules are
-//! evaluated first match wins, in file order, after the command-line rules.
+//! evaluated first match wins, in file order, after the command-line rules and before the
+//! built-in rule [`PLAINTEXT_FOREIGN_RULE`].
 //!
 //! Looking addresses up (countries, ASNs) is left to `geoip`; deciding which side of a flow is
 //! the device and de-duplicating alerts is left to the engine, with the settings given here.
@@ -58,6 +59,18 @@ pub const CLI_DENY_RULE: &str = "cli-deny-country";
 
 /// Id of the rule made from `--allow-country`.
 pub const CLI_ALLOW_RULE: &str = "cli-allow-country";
+
+/// Id of the built-in rule that alerts on unencrypted payload sent outside the home countries,
+/// added after every other rule when the home set is not empty (unless `plaintext_foreign =
+/// false`). File rules may not use this id.
+pub const PLAINTEXT_FOREIGN_RULE: &str = "plaintext-foreign";
+
+/// The reason of [`PLAINTEXT_FOREIGN_RULE`].
+pub const PLAINTEXT_FOREIGN_REASON: &str =
+    "{device} sent unencrypted data to {remote} in {country}, outside the home countries";
+
+/// The severity of [`PLAINTEXT_FOREIGN_RULE`] when `plaintext_foreign_severity` is not set.
+pub const PLAINTEXT_FOREIGN_SEVERITY_DEFAULT: Severity = Severity::Medium;
 
 /// What [`Policy::source`] says for the embedded default policy.
 pub const SOURCE_EMBEDDED: &str = "embedded default";
@@ -181,12 +194,14 @@ pub struct Rule {
     pub action: Action,
     conditions: Conditions,
     template: Template,
+    builtin: bool,
 }
 
 impl Rule {
     /// The human-readable reason for an alert of this rule on `subject`, with the rule's template
     /// filled in (`{country}`, `{device}`, `{remote}`, `{port}`, `{transport}`, `{asn}`,
-    /// `{device_ip}`, `{rule}`), or the reason generated from its conditions.
+    /// `{device_ip}`, `{rule}`, `{hostname}`, `{bytes_out}`), or the reason generated from its
+    /// conditions.
     pub fn reason(&self, subject: &Subject<'_>) -> String {
         self.template.render(&self.id, subject)
     }
@@ -197,6 +212,12 @@ impl Rule {
             .device
             .map_or(DEFAULT_PROFILE, |d| d.profile.as_str());
         self.conditions.matches(subject, profile)
+    }
+
+    /// Whether the policy added this rule itself ([`PLAINTEXT_FOREIGN_RULE`]) rather than a file
+    /// or a command-line option.
+    pub fn is_builtin(&self) -> bool {
+        self.builtin
     }
 }
 
@@ -227,7 +248,8 @@ impl Device {
     }
 }
 
-/// The flow facts a rule can look at.
+/// The flow facts a rule can look at. Facts that arrive during a flow (names, encryption, bytes)
+/// may change which rule matches: the engine evaluates again when they change.
 #[derive(Clone, Debug)]
 pub struct Subject<'a> {
     pub device: Option<&'a Device>,
@@ -238,6 +260,33 @@ pub struct Subject<'a> {
     pub transport: Transport,
     pub country: Option<CountryCode>,
     pub asn: Option<u32>,
+    /// The best name for the remote (TLS or QUIC SNI, HTTP Host, or a DNS answer), lower-case,
+    /// without a final dot; `None` when none is known.
+    pub hostname: Option<&'a str>,
+    /// The name the device asked DNS for, when a DNS answer named the remote (it may differ from
+    /// `hostname` through CNAMEs).
+    pub queried_name: Option<&'a str>,
+    /// Whether the payload is encrypted; `None` until payload was seen and classified.
+    pub encrypted: Option<bool>,
+    /// Bytes the device has sent on this flow so far.
+    pub bytes_out: u64,
+    /// `Some(true)` when a DNS answer in the capture named the remote for this device,
+    /// `Some(false)` when none did, `None` while the engine cannot tell yet.
+    pub dns_named: Option<bool>,
+}
+
+/// Which flow facts the rules look at, so that the engine knows which changes can change a
+/// decision (and so which are worth evaluating again for).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Some rule uses `domains`, `not_domains` or `unknown_domain` (`hostname`, `queried_name`).
+    pub names: bool,
+    /// Some rule uses `plaintext` (`encrypted`).
+    pub encryption: bool,
+    /// Some rule uses `hardcoded` (`dns_named`).
+    pub dns_named: bool,
+    /// Some rule uses `bytes_out_over` (`bytes_out`); see [`Policy::bytes_thresholds`].
+    pub bytes_out: bool,
 }
 
 /// The compiled, validated policy.
@@ -253,6 +302,8 @@ pub struct Policy {
     overrides: Vec<GeoOverride>,
     dedup_window_ns: i64,
     groups: Groups,
+    plaintext_foreign: bool,
+    plaintext_foreign_severity: Severity,
 }
 
 impl Policy {
@@ -340,6 +391,8 @@ impl Policy {
             overrides: Vec::new(),
             dedup_window_ns: DEDUP_WINDOW_DEFAULT_NS,
             groups: Groups::default(),
+            plaintext_foreign: true,
+            plaintext_foreign_severity: PLAINTEXT_FOREIGN_SEVERITY_DEFAULT,
         }
     }
 
@@ -359,14 +412,16 @@ impl Policy {
     }
 
     /// Adds the command-line one-liners: `--home` joins the home set (also for rules that name
-    /// `home`), `--deny-country` becomes rule [`CLI_DENY_RULE`] and `--allow-country` rule
+    /// `home`, and it turns on [`PLAINTEXT_FOREIGN_RULE`] unless the policy turned it off),
+    /// `--deny-country` becomes rule [`CLI_DENY_RULE`] and `--allow-country` rule
     /// [`CLI_ALLOW_RULE`] (its list plus the home set), both of severity high and placed, in that
     /// order, before the file's rules. Errors name the option, line 1, and the 1-based position
     /// of the bad item as the column.
     pub fn with_cli(mut self, cli: &CliRules) -> Result<Policy, PolicyError> {
         let mut home = self.home;
         compile::add_cli_home(&mut home, &cli.home, &self.groups)?;
-        if home != self.home {
+        let home_changed = home != self.home;
+        if home_changed {
             self.home = home;
             self.home_codes = home.codes();
             for rule in &mut self.rules {
@@ -414,17 +469,31 @@ impl Policy {
                 },
             ));
         }
-        if !front.is_empty() {
+        let cli_rules = !front.is_empty();
+        if cli_rules {
             // Options given twice replace the earlier rules of the same id.
             self.rules
                 .retain(|r| !front.iter().any(|f: &Rule| f.id == r.id));
             front.append(&mut self.rules);
             self.rules = front;
-            if self.source == SOURCE_EMBEDDED {
-                self.source = format!("{SOURCE_EMBEDDED} + {SOURCE_CLI}");
-            }
         }
+        if (home_changed || cli_rules) && self.source == SOURCE_EMBEDDED {
+            self.source = format!("{SOURCE_EMBEDDED} + {SOURCE_CLI}");
+        }
+        self.place_builtin();
         Ok(self)
+    }
+
+    /// Puts [`PLAINTEXT_FOREIGN_RULE`] last, for the current home set, or removes it when the
+    /// home set is empty or the policy turned it off.
+    pub(crate) fn place_builtin(&mut self) {
+        self.rules.retain(|r| !r.builtin);
+        if self.plaintext_foreign && !self.home.is_empty() {
+            self.rules.push(plaintext_foreign_rule(
+                self.home,
+                self.plaintext_foreign_severity,
+            ));
+        }
     }
 
     /// The policy's `name`, if it has one.
@@ -526,21 +595,73 @@ impl Policy {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+
+    /// Which flow facts the rules look at (built-in rule included).
+    pub fn needs(&self) -> Needs {
+        let mut n = Needs::default();
+        for c in self.rules.iter().map(|r| &r.conditions) {
+            n.names |=
+                !c.domains.is_empty() || !c.not_domains.is_empty() || c.unknown_domain.is_some();
+            n.encryption |= c.plaintext.is_some();
+            n.dns_named |= c.hardcoded.is_some();
+            n.bytes_out |= c.bytes_out_over.is_some();
+        }
+        n
+    }
+
+    /// Every `bytes_out_over` threshold, sorted, without duplicates: a flow's decision can change
+    /// only when its `bytes_out` passes one of these.
+    pub fn bytes_thresholds(&self) -> Vec<u64> {
+        let mut t: Vec<u64> = self
+            .rules
+            .iter()
+            .filter_map(|r| r.conditions.bytes_out_over)
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+
+    /// Whether the built-in rule [`PLAINTEXT_FOREIGN_RULE`] is on (it is then in
+    /// [`Policy::rules`], last, whenever the home set is not empty).
+    pub fn plaintext_foreign(&self) -> bool {
+        self.plaintext_foreign
+    }
 }
 
 /// A command-line rule: severity high, alert, reason generated from its condition.
 fn cli_rule(id: &str, conditions: Conditions) -> Rule {
-    let template = Template::generated(
-        conditions.countries.is_some(),
-        conditions.not_countries.is_some(),
-        false,
-    );
+    let template = Template::generated(&conditions);
     Rule {
         id: id.to_owned(),
         severity: Severity::High,
         action: Action::Alert,
         conditions,
         template,
+        builtin: false,
+    }
+}
+
+/// The built-in rule: unencrypted payload to a known country outside `home`.
+fn plaintext_foreign_rule(home: CountrySet, severity: Severity) -> Rule {
+    let conditions = Conditions {
+        plaintext: Some(true),
+        not_countries: Some(matcher::CountryCond {
+            set: home,
+            uses_home: true,
+        }),
+        ..Conditions::default()
+    };
+    // The reason is a constant that a unit test parses; should it ever not parse, generate one.
+    let template = Template::parse(PLAINTEXT_FOREIGN_REASON)
+        .unwrap_or_else(|_| Template::generated(&conditions));
+    Rule {
+        id: PLAINTEXT_FOREIGN_RULE.to_owned(),
+        severity,
+        action: Action::Alert,
+        conditions,
+        template,
+        builtin: true,
     }
 }
 

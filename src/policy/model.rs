@@ -21,6 +21,8 @@ pub struct RawPolicy {
     pub home: Option<SpannedList>,
     pub local_networks: Option<SpannedList>,
     pub dedup_window: Option<Spanned<IntOrStr>>,
+    pub plaintext_foreign: Option<Spanned<bool>>,
+    pub plaintext_foreign_severity: Option<Spanned<String>>,
     #[serde(default)]
     pub groups: BTreeMap<Spanned<String>, Spanned<SpannedList>>,
     #[serde(default)]
@@ -71,10 +73,16 @@ pub struct RawRule {
     pub transports: Option<Spanned<SpannedList>>,
     pub ports: Option<Spanned<Vec<Spanned<IntOrStr>>>>,
     pub not_ports: Option<Spanned<Vec<Spanned<IntOrStr>>>>,
+    pub domains: Option<Spanned<SpannedList>>,
+    pub not_domains: Option<Spanned<SpannedList>>,
+    pub unknown_domain: Option<Spanned<bool>>,
+    pub plaintext: Option<Spanned<bool>>,
+    pub bytes_out_over: Option<Spanned<IntOrStr>>,
+    pub hardcoded: Option<Spanned<bool>>,
 }
 
 /// A value that may be written as an integer or as a string (`443` or `"8000-8100"`,
-/// `60` or `"60s"`).
+/// `60` or `"60s"`, `1048576` or `"1MiB"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntOrStr {
     Int(i64),

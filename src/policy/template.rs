@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::Subject;
+use super::matcher::Conditions;
 
 /// The placeholders a reason may use, as written in the file.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -17,6 +18,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "country",
     "asn",
     "rule",
+    "hostname",
+    "bytes_out",
 ];
 
 /// One piece of a parsed template.
@@ -31,8 +34,12 @@ enum Piece {
     Country,
     Asn,
     Rule,
+    Hostname,
+    BytesOut,
     /// `tcp/443`, or just `icmp` for transports without ports (generated reasons only).
     TransportPort,
+    /// `example.com (192.0.2.7)`, or just `192.0.2.7` without a name (generated reasons only).
+    NamedRemote,
 }
 
 /// A parsed reason template.
@@ -98,6 +105,8 @@ impl Template {
                         "country" => Piece::Country,
                         "asn" => Piece::Asn,
                         "rule" => Piece::Rule,
+                        "hostname" => Piece::Hostname,
+                        "bytes_out" => Piece::BytesOut,
                         _ => {
                             return Err(TemplateError {
                                 offset,
@@ -127,38 +136,101 @@ impl Template {
         Ok(Template(pieces))
     }
 
-    /// The reason generated for a rule without one, chosen by its main condition.
-    pub fn generated(countries: bool, not_countries: bool, unknown_country: bool) -> Template {
+    /// The reason generated for a rule without one, chosen by its main condition: the first
+    /// of `hardcoded = true`, `plaintext`, `bytes_out_over`, `domains`, `not_domains`,
+    /// `unknown_domain = true`, `countries`, `not_countries`, `unknown_country = true` it has.
+    pub fn generated(c: &Conditions) -> Template {
         let text = |s: &str| Piece::Text(s.to_owned());
-        let head = [Piece::Device, text(" sent data to "), Piece::Remote];
-        let tail: Vec<Piece> = if countries {
+        let pieces: Vec<Piece> = if c.hardcoded == Some(true) {
             vec![
-                text(" in "),
-                Piece::Country,
-                text(", a country denied by rule "),
+                Piece::Device,
+                text(" sent data to "),
+                Piece::NamedRemote,
+                text(", an address no DNS answer named (rule "),
+                Piece::Rule,
+                text(")"),
+            ]
+        } else if let Some(plain) = c.plaintext {
+            vec![
+                Piece::Device,
+                text(if plain {
+                    " sent unencrypted data to "
+                } else {
+                    " sent encrypted data to "
+                }),
+                Piece::NamedRemote,
+                text(" ("),
+                Piece::TransportPort,
+                text("), matched rule "),
                 Piece::Rule,
             ]
-        } else if not_countries {
+        } else if let Some(limit) = c.bytes_out_over {
             vec![
-                text(" in "),
-                Piece::Country,
-                text(", outside the countries allowed by rule "),
+                Piece::Device,
+                text(" sent "),
+                Piece::BytesOut,
+                text(" bytes to "),
+                Piece::NamedRemote,
+                text(", more than rule "),
+                Piece::Rule,
+                Piece::Text(format!(" allows ({limit} bytes)")),
+            ]
+        } else if !c.domains.is_empty() || !c.not_domains.is_empty() {
+            vec![
+                Piece::Device,
+                text(" sent data to "),
+                Piece::Hostname,
+                text(" ("),
+                Piece::Remote,
+                text(if c.domains.is_empty() {
+                    "), outside the names allowed by rule "
+                } else {
+                    "), a name denied by rule "
+                }),
                 Piece::Rule,
             ]
-        } else if unknown_country {
+        } else if c.unknown_domain == Some(true) {
             vec![
+                Piece::Device,
+                text(" sent data to "),
+                Piece::Remote,
+                text(", an address with no known name, matched rule "),
+                Piece::Rule,
+            ]
+        } else if c.countries.is_some() || c.not_countries.is_some() {
+            vec![
+                Piece::Device,
+                text(" sent data to "),
+                Piece::Remote,
+                text(" in "),
+                Piece::Country,
+                text(if c.countries.is_some() {
+                    ", a country denied by rule "
+                } else {
+                    ", outside the countries allowed by rule "
+                }),
+                Piece::Rule,
+            ]
+        } else if c.unknown_country == Some(true) {
+            vec![
+                Piece::Device,
+                text(" sent data to "),
+                Piece::Remote,
                 text(" whose country no database knows, matched rule "),
                 Piece::Rule,
             ]
         } else {
             vec![
+                Piece::Device,
+                text(" sent data to "),
+                Piece::Remote,
                 text(" ("),
                 Piece::TransportPort,
                 text("), matched rule "),
                 Piece::Rule,
             ]
         };
-        Template(head.into_iter().chain(tail).collect())
+        Template(pieces)
     }
 
     /// Fills the template in for one flow.
@@ -188,6 +260,12 @@ impl Template {
                     None => out.write_str("unknown"),
                 },
                 Piece::Rule => out.write_str(rule),
+                Piece::Hostname => out.write_str(name(s).unwrap_or("unknown")),
+                Piece::BytesOut => write!(out, "{}", s.bytes_out),
+                Piece::NamedRemote => match name(s) {
+                    Some(n) => write!(out, "{n} ({})", s.remote_ip),
+                    None => write!(out, "{}", s.remote_ip),
+                },
                 Piece::TransportPort => match s.remote_port {
                     Some(p) if s.transport.has_ports() => write!(out, "{}/{p}", s.transport),
                     _ => write!(out, "{}", s.transport),
@@ -196,6 +274,13 @@ impl Template {
         }
         out
     }
+}
+
+/// The remote's name for reasons: its hostname, else the name queried in DNS.
+fn name<'a>(s: &Subject<'a>) -> Option<&'a str> {
+    s.hostname
+        .filter(|n| !n.is_empty())
+        .or(s.queried_name.filter(|n| !n.is_empty()))
 }
 
 #[cfg(test)]

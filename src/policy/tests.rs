@@ -26,7 +26,8 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
-/// A TCP flow from 192.168.1.50 to 203.0.113.9:443 with no country and no ASN.
+/// A TCP flow from 192.168.1.50 to 203.0.113.9:443 with no country, no ASN, no name, no
+/// payload seen yet and nothing known about DNS.
 fn flow() -> Subject<'static> {
     Subject {
         device: None,
@@ -36,6 +37,11 @@ fn flow() -> Subject<'static> {
         transport: Transport::Tcp,
         country: None,
         asn: None,
+        hostname: None,
+        queried_name: None,
+        encrypted: None,
+        bytes_out: 0,
+        dns_named: None,
     }
 }
 
@@ -67,7 +73,8 @@ fn unknown_keys_list_the_allowed_ones() {
     assert_eq!(
         err("version = 1\nfoo = 2\n"),
         "p.toml:2:1: unknown key `foo`; the keys allowed here are `version`, `name`, `home`, \
-         `local_networks`, `dedup_window`, `groups`, `devices`, `geoip_overrides`, `rules`"
+         `local_networks`, `dedup_window`, `plaintext_foreign`, `plaintext_foreign_severity`, \
+         `groups`, `devices`, `geoip_overrides`, `rules`"
     );
     assert_eq!(
         err("[[devices]]\nname = \"a\"\nip = \"10.0.0.1\"\nvlan = 3\n"),
@@ -355,7 +362,7 @@ fn reason_placeholders() {
     assert_eq!(
         err("[[rules]]\nid = \"a\"\nreason = \"{device} to {remote} via {proto}\"\n"),
         "p.toml:3:36: unknown placeholder {proto} in reason: use {device}, {device_ip}, {remote}, \
-         {port}, {transport}, {country}, {asn}, {rule}; write {{ or }} for a literal brace"
+         {port}, {transport}, {country}, {asn}, {rule}, {hostname}, {bytes_out}; write {{ or }} for a literal brace"
     );
     assert!(
         err("[[rules]]\nid = \"a\"\nreason = \"oops {device\"\n")
@@ -750,7 +757,15 @@ fn cli_rules_come_first() {
         .with_cli(&cli(&["CN", "ru"], &["EU"], &["BE"]))
         .unwrap();
     let ids: Vec<&str> = p.rules().iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, [CLI_DENY_RULE, CLI_ALLOW_RULE, "file"]);
+    assert_eq!(
+        ids,
+        [
+            CLI_DENY_RULE,
+            CLI_ALLOW_RULE,
+            "file",
+            PLAINTEXT_FOREIGN_RULE
+        ]
+    );
     assert!(
         p.rules()[..2]
             .iter()
@@ -777,9 +792,9 @@ fn cli_only_policy() {
     assert_eq!(decide(&p, &to("NL")), None);
     assert_eq!(decide(&p, &to("DE")), None);
     assert_eq!(decide(&p, &to("FR")), Some(CLI_ALLOW_RULE));
-    // Twice: replaced, not duplicated.
+    // Twice: replaced, not duplicated (the second rule is the built-in one, as home is set).
     let p = p.with_cli(&cli(&[], &["FR"], &[])).unwrap();
-    assert_eq!(p.rules().len(), 1);
+    assert_eq!(p.rules().len(), 2);
     assert_eq!(decide(&p, &to("FR")), None);
 }
 
@@ -925,6 +940,581 @@ fn country_names() {
     assert_eq!(country_name(CountryCode::new("ZZ").unwrap()), None);
 }
 
+// ---- names, encryption, volume, hard-coded addresses ----------------------------------------
+
+/// An error for one line added to a rule (which is then at line 3).
+fn rule_err(line: &str) -> String {
+    err(&format!("[[rules]]\nid = \"a\"\n{line}\n"))
+}
+
+#[test]
+fn domain_errors() {
+    assert_eq!(rule_err("domains = [\"example.com\", \"*.QQ.com\"]"), "ok");
+    assert_eq!(
+        rule_err("domains = [\"example.com\", \"exa mple.com\"]"),
+        "p.toml:3:27: domain \"exa mple.com\" contains ' ': use only letters, digits, '-', '_' and dots between labels"
+    );
+    assert_eq!(
+        rule_err("not_domains = [\"bücher.de\"]"),
+        "p.toml:3:16: domain \"bücher.de\" is not ASCII: write its IDNA (punycode) form, which starts with \"xn--\" (\"bücher.example\" is \"xn--bcher-kva.example\")"
+    );
+    assert_eq!(
+        rule_err("domains = [\"*\"]"),
+        "p.toml:3:12: \"*\" alone would match every name: write \"*.example.com\" for the subdomains of one name, or use unknown_domain = false to match every flow that has a name"
+    );
+    assert_eq!(
+        rule_err("domains = [\"a.*.com\"]"),
+        "p.toml:3:12: domain \"a.*.com\" has a '*' that is not the whole first label: a wildcard is written only as \"*.\" before a name, as in \"*.example.com\""
+    );
+    assert!(rule_err("domains = [\"*example.com\"]").contains("not the whole first label"));
+    assert!(rule_err("domains = [\"*.*.com\"]").contains("not the whole first label"));
+    assert_eq!(
+        rule_err("domains = [\"example.com.\"]"),
+        "p.toml:3:12: domain \"example.com.\" ends with a dot: write it without, as \"example.com\""
+    );
+    assert_eq!(
+        rule_err("domains = [\"192.0.2.7\"]"),
+        "p.toml:3:12: \"192.0.2.7\" is an IP address, not a name: match addresses with cidrs = [\"192.0.2.7\"]"
+    );
+    assert_eq!(
+        rule_err("domains = [\"a..b\"]"),
+        "p.toml:3:12: domain \"a..b\" has an empty label (two dots in a row, or a leading dot): write a name such as \"example.com\", or \"*.example.com\" for its subdomains"
+    );
+    assert!(rule_err("domains = [\".a.b\"]").contains("empty label"));
+    assert!(rule_err("domains = [\"\"]").starts_with("p.toml:3:12: empty domain: "));
+    assert_eq!(
+        rule_err("domains = [\"-a.com\"]"),
+        "p.toml:3:12: domain \"-a.com\" has a label that starts or ends with '-', which DNS names may not"
+    );
+    let long_label = format!("domains = [\"{}.com\"]", "a".repeat(64));
+    assert!(rule_err(&long_label).contains("has a label longer than 63 characters"));
+    assert_eq!(
+        rule_err(&format!("domains = [\"{}.com\"]", "a".repeat(63))),
+        "ok"
+    );
+    let name = |labels| format!("domains = [\"{}a\"]", "a.".repeat(labels));
+    assert_eq!(rule_err(&name(126)), "ok");
+    assert!(rule_err(&name(127)).contains("is longer than 253 characters"));
+    assert_eq!(
+        rule_err("not_domains = []"),
+        "p.toml:3:15: not_domains is an empty list, which never matches: add entries or remove the key"
+    );
+    assert_eq!(
+        rule_err("domains = [\"_dmarc.example.com\", \"xn--bcher-kva.de\", \"localhost\"]"),
+        "ok"
+    );
+    // After an é earlier on the line, the column still counts characters.
+    assert!(
+        rule_err("domains = [\"é.com\", \"x y\"]")
+            .starts_with("p.toml:3:12: domain \"é.com\" is not ASCII")
+    );
+}
+
+#[test]
+fn unknown_domain_with_domain_lists() {
+    assert_eq!(
+        rule_err("domains = [\"a.com\"]\nunknown_domain = true"),
+        "p.toml:4:18: unknown_domain cannot be combined with domains or not_domains (those never match a remote without a name): write a separate rule"
+    );
+    assert!(
+        rule_err("not_domains = [\"a.com\"]\nunknown_domain = false")
+            .starts_with("p.toml:4:18: unknown_domain cannot")
+    );
+    assert_eq!(
+        rule_err("unknown_domain = \"yes\""),
+        "p.toml:3:18: invalid type: string \"yes\", expected a boolean"
+    );
+}
+
+#[test]
+fn byte_sizes() {
+    let limit = |v: &str| {
+        load(&format!("[[rules]]\nid = \"a\"\nbytes_out_over = {v}\n")).bytes_thresholds()
+    };
+    assert_eq!(limit("0"), [0]);
+    assert_eq!(limit("1048576"), [1_048_576]);
+    assert_eq!(limit("\"1048576\""), [1_048_576]);
+    assert_eq!(limit("\"7B\""), [7]);
+    assert_eq!(limit("\"500kB\""), [500_000]);
+    assert_eq!(limit("\"10MB\""), [10_000_000]);
+    assert_eq!(limit("\"10 MB\""), [10_000_000]);
+    assert_eq!(limit("\"2GB\""), [2_000_000_000]);
+    assert_eq!(limit("\"1TB\""), [1_000_000_000_000]);
+    assert_eq!(limit("\"3KiB\""), [3_072]);
+    assert_eq!(limit("\"5MiB\""), [5_242_880]);
+    assert_eq!(limit("\"1GiB\""), [1_073_741_824]);
+    assert_eq!(limit("\"1TiB\""), [1_099_511_627_776]);
+    let e = |v: &str| rule_err(&format!("bytes_out_over = {v}"));
+    const HELP: &str = "use an integer number of bytes, or a whole number with a unit: B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), as in \"10MB\" or \"5MiB\"";
+    assert_eq!(
+        e("-1"),
+        format!("p.toml:3:18: bytes_out_over -1 is negative: {HELP}")
+    );
+    assert_eq!(
+        e("\"10mb\""),
+        format!(
+            "p.toml:3:18: unknown unit \"mb\" in \"10mb\", did you mean \"MB\"? Units are case-sensitive: {HELP}"
+        )
+    );
+    assert_eq!(
+        e("\"10KB\""),
+        "p.toml:3:18: ambiguous unit \"KB\" in \"10KB\": write kB for 1000 bytes or KiB for 1024 bytes"
+    );
+    assert_eq!(
+        e("\"1.5MB\""),
+        "p.toml:3:18: size \"1.5MB\" is not a whole number: use a smaller unit, as in \"1500kB\" for 1.5 MB"
+    );
+    assert_eq!(
+        e("\"lots\""),
+        format!("p.toml:3:18: invalid size \"lots\": {HELP}")
+    );
+    assert_eq!(
+        e("\"MB\""),
+        format!("p.toml:3:18: invalid size \"MB\": {HELP}")
+    );
+    assert_eq!(
+        e("\"10 Mbit\""),
+        format!("p.toml:3:18: unknown unit \"Mbit\" in \"10 Mbit\": {HELP}")
+    );
+    assert_eq!(
+        e("\"20000000TB\""),
+        "p.toml:3:18: size \"20000000TB\" is too large: the most is 18446744073709551615 bytes"
+    );
+    assert_eq!(
+        e("1.5"),
+        "p.toml:3:18: invalid type: floating point `1.5`, expected an integer or a string"
+    );
+}
+
+/// A policy with one rule of each new condition, in this order.
+const FACTS: &str = r#"
+[[rules]]
+id = "names"
+domains = ["tracker.example", "*.QQ.com"]
+[[rules]]
+id = "plain"
+plaintext = true
+[[rules]]
+id = "enc"
+plaintext = false
+[[rules]]
+id = "big"
+bytes_out_over = "1kB"
+[[rules]]
+id = "hard"
+hardcoded = true
+[[rules]]
+id = "named"
+hardcoded = false
+"#;
+
+#[test]
+fn new_conditions_alone() {
+    // Each rule alone, so that first-match does not hide any case.
+    let only = |id: &str| {
+        let p = load(FACTS);
+        let i = p.rules().iter().position(|r| r.id == id).unwrap();
+        move |s: &Subject<'_>| p.rules()[i].matches(s)
+    };
+    let named = |host: Option<&'static str>, queried: Option<&'static str>| Subject {
+        hostname: host,
+        queried_name: queried,
+        ..flow()
+    };
+    let names = only("names");
+    for (host, queried, want) in [
+        (Some("tracker.example"), None, true),
+        (Some("TRACKER.Example"), None, true),
+        (Some("tracker.example."), None, true),
+        (Some("a.tracker.example"), None, false),
+        (Some("qq.com"), None, false),
+        (Some("im.qq.com"), None, true),
+        (Some("a.b.qq.com"), None, true),
+        (Some("notqq.com"), None, false),
+        (Some(".qq.com"), None, false),
+        (Some("cdn.example"), Some("tracker.example"), true),
+        (None, Some("www.qq.com"), true),
+        (Some("cdn.example"), Some("other.example"), false),
+        (None, None, false),
+        (Some(""), None, false),
+    ] {
+        assert_eq!(names(&named(host, queried)), want, "{host:?} {queried:?}");
+    }
+
+    let by = |enc| Subject {
+        encrypted: enc,
+        ..flow()
+    };
+    let (plain, enc) = (only("plain"), only("enc"));
+    assert_eq!(
+        (plain(&by(Some(false))), enc(&by(Some(false)))),
+        (true, false)
+    );
+    assert_eq!(
+        (plain(&by(Some(true))), enc(&by(Some(true)))),
+        (false, true)
+    );
+    assert_eq!((plain(&by(None)), enc(&by(None))), (false, false));
+
+    let big = only("big");
+    let sent = |bytes_out| Subject {
+        bytes_out,
+        ..flow()
+    };
+    assert!(!big(&sent(0)));
+    assert!(!big(&sent(1000)));
+    assert!(big(&sent(1001)));
+    assert!(big(&sent(u64::MAX)));
+
+    let (hard, dns) = (only("hard"), only("named"));
+    let dns_named = |n| Subject {
+        dns_named: n,
+        ..flow()
+    };
+    assert_eq!(
+        (hard(&dns_named(Some(false))), dns(&dns_named(Some(false)))),
+        (true, false)
+    );
+    assert_eq!(
+        (hard(&dns_named(Some(true))), dns(&dns_named(Some(true)))),
+        (false, true)
+    );
+    assert_eq!(
+        (hard(&dns_named(None)), dns(&dns_named(None))),
+        (false, false)
+    );
+}
+
+#[test]
+fn not_domains_and_unknown_domain() {
+    let p = load(
+        "[[rules]]\nid = \"allowed\"\naction = \"allow\"\ndomains = [\"ok.example\"]\n\
+         [[rules]]\nid = \"elsewhere\"\nnot_domains = [\"*.vendor.example\", \"vendor.example\"]\n\
+         [[rules]]\nid = \"nameless\"\nunknown_domain = true\n\
+         [[rules]]\nid = \"has-name\"\nunknown_domain = false\n",
+    );
+    let named = |host: Option<&'static str>, queried: Option<&'static str>| Subject {
+        hostname: host,
+        queried_name: queried,
+        ..flow()
+    };
+    assert_eq!(
+        decide(&p, &named(Some("ok.example"), None)),
+        Some("allowed")
+    );
+    assert_eq!(
+        decide(&p, &named(Some("evil.example"), None)),
+        Some("elsewhere")
+    );
+    assert_eq!(
+        decide(&p, &named(Some("vendor.example"), None)),
+        Some("has-name")
+    );
+    assert_eq!(
+        decide(&p, &named(Some("api.vendor.example"), None)),
+        Some("has-name")
+    );
+    // One of the two names matching is enough for not_domains to fail.
+    assert_eq!(
+        decide(&p, &named(Some("cdn.example"), Some("api.vendor.example"))),
+        Some("has-name")
+    );
+    assert_eq!(
+        decide(&p, &named(None, Some("evil.example"))),
+        Some("elsewhere")
+    );
+    assert_eq!(decide(&p, &named(None, None)), Some("nameless"));
+    assert_eq!(decide(&p, &named(Some(""), None)), Some("nameless"));
+}
+
+#[test]
+fn new_conditions_combine_with_and() {
+    let p = load(
+        "[[rules]]\nid = \"big-plain-hard\"\nplaintext = true\nbytes_out_over = 100\nhardcoded = true\n\
+         domains = [\"*.example\"]\n",
+    );
+    let all = Subject {
+        hostname: Some("a.example"),
+        encrypted: Some(false),
+        bytes_out: 101,
+        dns_named: Some(false),
+        ..flow()
+    };
+    assert_eq!(decide(&p, &all), Some("big-plain-hard"));
+    for s in [
+        Subject {
+            hostname: None,
+            ..all.clone()
+        },
+        Subject {
+            encrypted: None,
+            ..all.clone()
+        },
+        Subject {
+            bytes_out: 100,
+            ..all.clone()
+        },
+        Subject {
+            dns_named: None,
+            ..all.clone()
+        },
+    ] {
+        assert_eq!(decide(&p, &s), None, "{s:?}");
+    }
+}
+
+#[test]
+fn needs_and_thresholds() {
+    assert_eq!(Policy::embedded_default().needs(), Needs::default());
+    let p = load(FACTS);
+    assert_eq!(
+        p.needs(),
+        Needs {
+            names: true,
+            encryption: true,
+            dns_named: true,
+            bytes_out: true
+        }
+    );
+    let p = load(
+        "[[rules]]\nid = \"a\"\nbytes_out_over = \"1MB\"\n[[rules]]\nid = \"b\"\nbytes_out_over = 10\n\
+         [[rules]]\nid = \"c\"\nbytes_out_over = 1000000\n[[rules]]\nid = \"d\"\nunknown_domain = true\n",
+    );
+    assert_eq!(p.bytes_thresholds(), [10, 1_000_000]);
+    assert_eq!(
+        p.needs(),
+        Needs {
+            names: true,
+            bytes_out: true,
+            ..Needs::default()
+        }
+    );
+    // The built-in rule needs the encryption fact.
+    let p = Policy::empty().with_cli(&cli(&[], &[], &["BE"])).unwrap();
+    assert!(p.needs().encryption);
+}
+
+// ---- the built-in plaintext-foreign rule ----------------------------------------------------
+
+fn plaintext_to(country: &str) -> Subject<'static> {
+    Subject {
+        encrypted: Some(false),
+        ..to(country)
+    }
+}
+
+fn ids(p: &Policy) -> Vec<&str> {
+    p.rules().iter().map(|r| r.id.as_str()).collect()
+}
+
+#[test]
+fn plaintext_foreign_needs_a_home() {
+    let p = load("[[rules]]\nid = \"x\"\nports = [1]\n");
+    assert_eq!(ids(&p), ["x"]);
+    assert!(p.plaintext_foreign());
+    assert_eq!(decide(&p, &plaintext_to("US")), None);
+    assert_eq!(ids(&Policy::embedded_default()), ["cn-egress"]);
+    assert!(Policy::empty().rules().is_empty());
+}
+
+#[test]
+fn plaintext_foreign_with_home_in_the_file() {
+    let p = load(
+        "home = [\"BE\"]\n[[rules]]\nid = \"lab\"\naction = \"allow\"\ncidrs = [\"203.0.113.0/24\"]\nports = [80]\n\
+         [[rules]]\nid = \"big\"\nbytes_out_over = \"1MB\"\n",
+    );
+    assert_eq!(ids(&p), ["lab", "big", PLAINTEXT_FOREIGN_RULE]);
+    let rule = p.rules().last().unwrap();
+    assert!(rule.is_builtin() && !p.rules()[0].is_builtin());
+    assert_eq!(
+        (rule.severity, rule.action),
+        (Severity::Medium, Action::Alert)
+    );
+    assert_eq!(p.alert(&plaintext_to("US")), Some(2));
+    // Home, unknown country, encrypted and not-yet-classified payload: no alert.
+    assert_eq!(decide(&p, &plaintext_to("BE")), None);
+    assert_eq!(
+        decide(
+            &p,
+            &Subject {
+                country: None,
+                ..plaintext_to("US")
+            }
+        ),
+        None
+    );
+    assert_eq!(
+        decide(
+            &p,
+            &Subject {
+                encrypted: Some(true),
+                ..plaintext_to("US")
+            }
+        ),
+        None
+    );
+    assert_eq!(decide(&p, &to("US")), None);
+    // An allow rule before it exempts flows.
+    let lab = Subject {
+        remote_port: Some(80),
+        ..plaintext_to("US")
+    };
+    assert_eq!(decide(&p, &lab), Some("lab"));
+    // First match: an earlier alert rule hides it for that evaluation.
+    let big = Subject {
+        bytes_out: 2_000_000,
+        ..plaintext_to("US")
+    };
+    assert_eq!(decide(&p, &big), Some("big"));
+    assert_eq!(
+        rule.reason(&plaintext_to("US")),
+        "192.168.1.50 sent unencrypted data to 203.0.113.9 in US, outside the home countries"
+    );
+}
+
+#[test]
+fn plaintext_foreign_settings() {
+    let p = load("home = [\"BE\"]\nplaintext_foreign_severity = \"HIGH\"\n");
+    assert_eq!(p.rules()[0].severity, Severity::High);
+    let p = load("home = [\"BE\"]\nplaintext_foreign = false\n");
+    assert!(p.rules().is_empty() && !p.plaintext_foreign());
+    let p = p.with_cli(&cli(&[], &[], &["NL"])).unwrap();
+    assert!(p.rules().is_empty());
+    let p = load("home = [\"BE\"]\nplaintext_foreign = true\n");
+    assert_eq!(ids(&p), [PLAINTEXT_FOREIGN_RULE]);
+    assert_eq!(
+        err("plaintext_foreign = true\n"),
+        "p.toml:1:21: plaintext_foreign = true needs a home set, outside which unencrypted data is reported: set home = [\"BE\"] at the top of the policy or pass --home BE"
+    );
+    let cli_home = cli(&[], &[], &["BE"]);
+    assert!(Policy::from_toml_with_cli("plaintext_foreign = true\n", "p.toml", &cli_home).is_ok());
+    assert_eq!(
+        err("home = [\"BE\"]\nplaintext_foreign = false\nplaintext_foreign_severity = \"low\"\n"),
+        "p.toml:3:30: plaintext_foreign_severity has no effect: plaintext_foreign = false (line 2, column 21) turns the built-in rule off; remove one of the two"
+    );
+    assert_eq!(
+        err("plaintext_foreign_severity = \"urgent\"\n"),
+        "p.toml:1:30: unknown severity \"urgent\": use info, low, medium, high or critical"
+    );
+    assert_eq!(
+        err("[[rules]]\nid = \"plaintext-foreign\"\n"),
+        "p.toml:2:6: rule id \"plaintext-foreign\" is the built-in rule's: rename this rule; to change the built-in rule set plaintext_foreign_severity, or plaintext_foreign = false to turn it off"
+    );
+}
+
+#[test]
+fn plaintext_foreign_with_home_from_the_command_line() {
+    // One-liners only.
+    let p = Policy::empty()
+        .with_cli(&cli(&["CN"], &[], &["BE"]))
+        .unwrap();
+    assert_eq!(ids(&p), [CLI_DENY_RULE, PLAINTEXT_FOREIGN_RULE]);
+    assert_eq!(
+        decide(&p, &plaintext_to("US")),
+        Some(PLAINTEXT_FOREIGN_RULE)
+    );
+    assert_eq!(decide(&p, &plaintext_to("CN")), Some(CLI_DENY_RULE));
+    assert_eq!(decide(&p, &plaintext_to("BE")), None);
+    // Given again: still one built-in rule, last, for the larger home set.
+    let p = p.with_cli(&cli(&["RU"], &[], &["NL"])).unwrap();
+    assert_eq!(ids(&p), [CLI_DENY_RULE, PLAINTEXT_FOREIGN_RULE]);
+    assert_eq!(decide(&p, &plaintext_to("NL")), None);
+    assert_eq!(decide(&p, &plaintext_to("BE")), None);
+    // The embedded default with --home.
+    let p = Policy::embedded_default()
+        .with_cli(&cli(&[], &[], &["BE"]))
+        .unwrap();
+    assert_eq!(ids(&p), ["cn-egress", PLAINTEXT_FOREIGN_RULE]);
+    assert_eq!(p.source(), "embedded default + command line");
+    assert_eq!(decide(&p, &plaintext_to("CN")), Some("cn-egress"));
+    assert_eq!(
+        decide(&p, &plaintext_to("FR")),
+        Some(PLAINTEXT_FOREIGN_RULE)
+    );
+    // A file without home, with --home: after the file's rules; the file's home joins --home.
+    let p = Policy::from_toml_with_cli(
+        "[[rules]]\nid = \"f\"\nports = [25]\n",
+        "p.toml",
+        &cli(&[], &["CH"], &["BE"]),
+    )
+    .unwrap();
+    assert_eq!(ids(&p), [CLI_ALLOW_RULE, "f", PLAINTEXT_FOREIGN_RULE]);
+    let p = load("home = [\"BE\"]\n")
+        .with_cli(&cli(&[], &[], &["NL"]))
+        .unwrap();
+    assert_eq!(ids(&p), [PLAINTEXT_FOREIGN_RULE]);
+    assert_eq!(decide(&p, &plaintext_to("NL")), None);
+    assert_eq!(
+        decide(&p, &plaintext_to("DE")),
+        Some(PLAINTEXT_FOREIGN_RULE)
+    );
+}
+
+// ---- reasons for the new conditions ---------------------------------------------------------
+
+#[test]
+fn new_placeholders_and_generated_reasons() {
+    let p = load(
+        "[[rules]]\nid = \"t\"\nports = [1]\nreason = \"{device} sent {bytes_out} bytes to {hostname}\"\n\
+         [[rules]]\nid = \"deny-name\"\ndomains = [\"a.example\"]\n\
+         [[rules]]\nid = \"allow-name\"\nnot_domains = [\"a.example\"]\n\
+         [[rules]]\nid = \"nameless\"\nunknown_domain = true\n\
+         [[rules]]\nid = \"plain\"\nplaintext = true\ncountries = [\"CN\"]\n\
+         [[rules]]\nid = \"enc\"\nplaintext = false\n\
+         [[rules]]\nid = \"big\"\nbytes_out_over = \"1MiB\"\ndomains = [\"a.example\"]\n\
+         [[rules]]\nid = \"hard\"\nhardcoded = true\nplaintext = true\n",
+    );
+    let r = |id: &str, s: &Subject<'_>| p.rules().iter().find(|r| r.id == id).unwrap().reason(s);
+    let named = Subject {
+        hostname: Some("a.example"),
+        bytes_out: 2_000_000,
+        ..flow()
+    };
+    let queried = Subject {
+        queried_name: Some("q.example"),
+        ..flow()
+    };
+    assert_eq!(
+        r("t", &named),
+        "192.168.1.50 sent 2000000 bytes to a.example"
+    );
+    assert_eq!(r("t", &queried), "192.168.1.50 sent 0 bytes to q.example");
+    assert_eq!(r("t", &flow()), "192.168.1.50 sent 0 bytes to unknown");
+    assert_eq!(
+        r("deny-name", &named),
+        "192.168.1.50 sent data to a.example (203.0.113.9), a name denied by rule deny-name"
+    );
+    assert_eq!(
+        r("allow-name", &queried),
+        "192.168.1.50 sent data to q.example (203.0.113.9), outside the names allowed by rule allow-name"
+    );
+    assert_eq!(
+        r("nameless", &flow()),
+        "192.168.1.50 sent data to 203.0.113.9, an address with no known name, matched rule nameless"
+    );
+    assert_eq!(
+        r("plain", &named),
+        "192.168.1.50 sent unencrypted data to a.example (203.0.113.9) (tcp/443), matched rule plain"
+    );
+    assert_eq!(
+        r("enc", &flow()),
+        "192.168.1.50 sent encrypted data to 203.0.113.9 (tcp/443), matched rule enc"
+    );
+    assert_eq!(
+        r("big", &named),
+        "192.168.1.50 sent 2000000 bytes to a.example (203.0.113.9), more than rule big allows (1048576 bytes)"
+    );
+    assert_eq!(
+        r("hard", &flow()),
+        "192.168.1.50 sent data to 203.0.113.9, an address no DNS answer named (rule hard)"
+    );
+    // Unknown placeholders still list the new ones.
+    assert!(
+        rule_err("reason = \"{bytes}\"")
+            .starts_with("p.toml:3:11: unknown placeholder {bytes} in reason: use {device}")
+    );
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
@@ -946,7 +1536,7 @@ mod fuzz {
 
         #[test]
         fn rule_values_never_panic(
-            key in prop::sample::select(vec!["countries", "not_countries", "cidrs", "not_cidrs", "transports", "profiles"]),
+            key in prop::sample::select(vec!["countries", "not_countries", "cidrs", "not_cidrs", "transports", "profiles", "domains", "not_domains"]),
             value in r#"[a-zA-Z0-9./:\-{} ]{0,20}"#,
             reason in r#"[a-z{}_ ]{0,30}"#,
         ) {
