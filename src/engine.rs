@@ -16,14 +16,17 @@ use std::net::IpAddr;
 use crate::capture::Frame;
 use crate::decode::{Decoder, Transport};
 use crate::event::{
-    Alert, DeviceRef, DeviceSummary, EncryptionBytes, Event, FlowRecord, InputSummary, NameSummary,
-    RemoteRef, Rfc3339, RuleCount, RuleRef, RunCounters, SCHEMA_VERSION, SourceRef, Summary,
-    Traffic, flow_id_hex, tcp_flag_letters,
+    Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowRecord, InputSummary,
+    NameSummary, RemoteRef, Rfc3339, RuleCount, RuleRef, RunCounters, SCHEMA_VERSION, SourceRef,
+    Summary, Traffic, flow_id_hex, tcp_flag_letters,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, GeoInfo, Resolver};
 use crate::names::attribution::{FlowInsight, PassiveDns};
 use crate::policy::{Action, Policy, RuleId, Severity, Subject};
+use crate::routes::{
+    BASELINE_NAME_MOVED, BASELINE_NEW_COUNTRY, Baseline, NAME_REROUTED, RouteMemory,
+};
 use crate::sink::{Sink, SinkError};
 
 /// Remembered (rule, device, remote) triples for de-duplication, at most.
@@ -63,8 +66,23 @@ pub struct FlowState {
     evaluated: bool,
     insight: FlowInsight,
     dns_named: Option<bool>,
-    fired: Vec<RuleId>,
+    fired: Vec<AlertId>,
     suppressed: u64,
+}
+
+/// What raised an alert: a policy rule, or one of the engine's built-in checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum AlertId {
+    Rule(RuleId),
+    Builtin(&'static str),
+}
+
+/// An alert about to be written.
+struct Raised {
+    key: AlertId,
+    id: String,
+    severity: Severity,
+    reason: String,
 }
 
 #[derive(Default)]
@@ -96,7 +114,7 @@ struct Core<'s> {
     sinks: Vec<Box<dyn Sink + 's>>,
     inputs: Vec<InputSummary>,
     dns: PassiveDns,
-    dedup: HashMap<(RuleId, IpAddr, IpAddr), i64>,
+    dedup: HashMap<(AlertId, IpAddr, IpAddr), i64>,
     devices: BTreeMap<IpAddr, DeviceAgg>,
     rule_counts: BTreeMap<String, RuleCount>,
     counters: RunCounters,
@@ -105,6 +123,8 @@ struct Core<'s> {
     max_severity: Option<Severity>,
     /// `bytes_out_over` thresholds of the policy, sorted: crossing one re-evaluates a flow.
     bytes_thresholds: Vec<u64>,
+    routes: RouteMemory,
+    baseline: Option<Baseline>,
 }
 
 /// One run of the pipeline.
@@ -160,8 +180,22 @@ impl<'s> Engine<'s> {
                 last_ts: None,
                 max_severity: None,
                 bytes_thresholds,
+                routes: RouteMemory::default(),
+                baseline: None,
             },
         }
+    }
+
+    /// Also writes `dns` events: one per question of each DNS response a device receives.
+    pub fn with_dns_events(mut self) -> Engine<'s> {
+        self.core.dns.record = true;
+        self
+    }
+
+    /// Compares this run with an earlier one: alerts on new countries and moved names.
+    pub fn with_baseline(mut self, baseline: Baseline) -> Engine<'s> {
+        self.core.baseline = Some(baseline);
+        self
     }
 
     /// Records that an input failed (damaged, unreadable); the run goes on with the others.
@@ -198,6 +232,9 @@ impl<'s> Engine<'s> {
             flow.ann
                 .insight
                 .observe(&packet, update.outbound, device, frame.ts_ns, &mut core.dns);
+        if !core.dns.pending.is_empty() {
+            core.write_dns_events()?;
+        }
         let first_out = update.outbound && !flow.ann.evaluated;
         if first_out {
             flow.ann.evaluated = true;
@@ -213,6 +250,7 @@ impl<'s> Engine<'s> {
                 .any(|&t| before <= t && t < now)
         };
         if flow.ann.evaluated && flow.ann.judged && (first_out || learned.changed || crossed) {
+            core.check_routes(flow, frame.ts_ns, source)?;
             core.judge(flow, frame.ts_ns, source, false)?;
         }
         flush_ended(core, &mut self.ended)
@@ -326,6 +364,108 @@ impl Core<'_> {
         };
     }
 
+    fn write_dns_events(&mut self) -> Result<(), SinkError> {
+        for seen in std::mem::take(&mut self.dns.pending) {
+            let record = DnsRecord {
+                timestamp: Rfc3339(seen.ts_ns),
+                event_type: "dns",
+                schema: SCHEMA_VERSION,
+                device: DeviceRef {
+                    ip: seen.device,
+                    port: None,
+                    mac: None,
+                    name: self
+                        .policy
+                        .device(seen.device, None)
+                        .map(|d| d.name.clone()),
+                },
+                resolver: seen.resolver,
+                query: seen.query,
+                rcode: seen.rcode,
+                answers: seen.addresses,
+                cname_chain: seen.cname_chain,
+                ttl: seen.ttl,
+            };
+            for sink in &mut self.sinks {
+                sink.emit(Event::Dns(&record))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The built-in re-routing checks: a name served from another country than earlier in this
+    /// run, and, with a baseline, countries and names that moved since that run.
+    fn check_routes(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        ts_ns: i64,
+        source: (u16, u64),
+    ) -> Result<(), SinkError> {
+        let Some(country) = flow.ann.geo.country else {
+            return Ok(());
+        };
+        let who = flow
+            .ann
+            .device_name
+            .clone()
+            .unwrap_or_else(|| flow.device.ip.to_string());
+        let remote = flow.remote.ip;
+        let name = flow.ann.insight.hostname.as_ref().map(|h| h.name.clone());
+        if let Some(name) = &name {
+            if let Some(earlier) = self.routes.observe(flow.device.ip, name, country) {
+                let reason = format!(
+                    "{who} reached {name} in {country} ({remote}); earlier in this run it was served from {earlier}"
+                );
+                self.raise_builtin(flow, NAME_REROUTED, Severity::Medium, reason, ts_ns, source)?;
+            }
+        }
+        let Some(baseline) = &self.baseline else {
+            return Ok(());
+        };
+        let key = Baseline::device_key(flow.ann.device_name.as_deref(), flow.device.ip);
+        let mut found = Vec::new();
+        if baseline.is_new_country(&key, country) {
+            found.push((
+                BASELINE_NEW_COUNTRY,
+                format!(
+                    "{who} sent data to {remote} in {country}, a country the baseline never saw it send to"
+                ),
+            ));
+        }
+        if let Some(name) = &name {
+            if let Some(before) = baseline.name_moved(&key, name, country) {
+                found.push((
+                    BASELINE_NAME_MOVED,
+                    format!(
+                        "{who} reached {name} in {country} ({remote}); in the baseline it was served from {before}"
+                    ),
+                ));
+            }
+        }
+        for (id, reason) in found {
+            self.raise_builtin(flow, id, Severity::High, reason, ts_ns, source)?;
+        }
+        Ok(())
+    }
+
+    fn raise_builtin(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        id: &'static str,
+        severity: Severity,
+        reason: String,
+        ts_ns: i64,
+        source: (u16, u64),
+    ) -> Result<(), SinkError> {
+        let raised = Raised {
+            key: AlertId::Builtin(id),
+            id: id.to_owned(),
+            severity,
+            reason,
+        };
+        self.raise(flow, raised, ts_ns, source, false)
+    }
+
     /// Evaluates the policy on a flow's current facts and writes the alert it raises, if any.
     fn judge(
         &mut self,
@@ -356,19 +496,53 @@ impl Core<'_> {
         let Some(rule) = self.policy.rules().get(rule_id) else {
             return Ok(());
         };
-        if rule.action != Action::Alert || flow.ann.fired.contains(&rule_id) {
+        if rule.action != Action::Alert || flow.ann.fired.contains(&AlertId::Rule(rule_id)) {
             return Ok(());
         }
-        flow.ann.fired.push(rule_id);
-        self.max_severity = self.max_severity.max(Some(rule.severity));
-        let key = (rule_id, flow.device.ip, flow.remote.ip);
+        let reason = rule.reason(&subject);
+        let (id, severity) = (rule.id.clone(), rule.severity);
+        self.raise(
+            flow,
+            Raised {
+                key: AlertId::Rule(rule_id),
+                id,
+                severity,
+                reason,
+            },
+            ts_ns,
+            source,
+            ended,
+        )
+    }
+
+    /// Writes an alert for a flow: at most once per flow and alert id, and de-duplicated per
+    /// (id, device, remote) within the policy's window.
+    fn raise(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        raised: Raised,
+        ts_ns: i64,
+        source: (u16, u64),
+        ended: bool,
+    ) -> Result<(), SinkError> {
+        if flow.ann.fired.contains(&raised.key) {
+            return Ok(());
+        }
+        flow.ann.fired.push(raised.key);
+        self.max_severity = self.max_severity.max(Some(raised.severity));
+        let key = (raised.key, flow.device.ip, flow.remote.ip);
         let suppressed = self
             .dedup
             .get(&key)
             .is_some_and(|&last| ts_ns.saturating_sub(last) < self.policy.dedup_window_ns());
-        count_alert(&mut self.rule_counts, &rule.id, rule.severity, !suppressed);
+        count_alert(
+            &mut self.rule_counts,
+            &raised.id,
+            raised.severity,
+            !suppressed,
+        );
         let agg = self.devices.entry(flow.device.ip).or_default();
-        count_alert(&mut agg.alerts, &rule.id, rule.severity, !suppressed);
+        count_alert(&mut agg.alerts, &raised.id, raised.severity, !suppressed);
         if suppressed {
             flow.ann.suppressed += 1;
             self.counters.alerts_suppressed += 1;
@@ -385,9 +559,9 @@ impl Core<'_> {
             schema: SCHEMA_VERSION,
             flow_id: flow_id_hex(flow.id),
             rule: RuleRef {
-                id: rule.id.clone(),
-                severity: rule.severity,
-                reason: rule.reason(&subject),
+                id: raised.id,
+                severity: raised.severity,
+                reason: raised.reason,
             },
             device: device_ref(flow),
             remote: self.remote_ref(flow),
@@ -533,8 +707,10 @@ impl Core<'_> {
                 .ann
                 .fired
                 .iter()
-                .filter_map(|r| self.policy.rules().get(*r))
-                .map(|r| r.id.clone())
+                .filter_map(|a| match a {
+                    AlertId::Rule(r) => self.policy.rules().get(*r).map(|r| r.id.clone()),
+                    AlertId::Builtin(id) => Some((*id).to_owned()),
+                })
                 .collect(),
             alerts_suppressed: flow.ann.suppressed,
             source: SourceRef {

@@ -22,4 +22,5 @@ pub mod flow;
 pub mod geoip;
 pub mod names;
 pub mod policy;
+pub mod routes;
 pub mod sink;

@@ -150,6 +150,8 @@ pub enum Failure {
     Capture(#[from] CaptureError),
     #[error("cannot write {0}")]
     Output(#[from] SinkError),
+    #[error("{0}")]
+    Baseline(#[from] egresswatch::routes::BaselineError),
     #[error("no capture file found in {0}")]
     NoInput(String),
 }

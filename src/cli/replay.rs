@@ -28,13 +28,20 @@ pub struct ReplayArgs {
     /// goes to standard error).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Which events to write as JSON: a comma-separated list of alert, flow, summary (or all).
+    /// Which events to write as JSON: a comma-separated list of alert, flow, summary, dns (or
+    /// all). `dns` writes one event per question of each DNS response a device receives.
     #[arg(long, value_name = "LIST", default_value = "alert,flow,summary", value_parser = EventSet::parse)]
     pub events: EventSet,
     /// Exit with code 1 when an alert at or above this severity was raised: info, low, medium,
     /// high, critical, or never.
     #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_fail_on)]
     pub fail_on: FailOn,
+    /// Compare with an earlier run: the JSON output (or summary) of a previous `replay --json`.
+    /// Alerts on every country the baseline never saw a device send to (baseline-new-country)
+    /// and on every name served from a country the baseline did not see it served from
+    /// (baseline-name-moved). This is how a CI job compares firmware 1.3 with 1.2.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Write a JUnit XML report (a test case per alerting rule and device) to this file.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
@@ -118,6 +125,10 @@ fn terminal_sink(args: &ReplayArgs, to_stderr: bool) -> Box<dyn Sink> {
 pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     let policy = args.policy.load()?;
     let resolver = args.geoip.open()?;
+    let baseline = match &args.baseline {
+        Some(path) => Some(egresswatch::routes::Baseline::from_file(path)?),
+        None => None,
+    };
     if !(args.idle_timeout.is_finite() && args.idle_timeout > 0.0) {
         return Err(Failure::Usage(format!(
             "--idle-timeout must be a positive number of seconds, not {}",
@@ -156,6 +167,12 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
         .collect();
     let names = replay.input_names().to_vec();
     let mut engine = Engine::new(policy, resolver, &settings, names.clone(), sinks);
+    if args.events.dns && args.json.is_some() {
+        engine = engine.with_dns_events();
+    }
+    if let Some(baseline) = baseline {
+        engine = engine.with_baseline(baseline);
+    }
     let mut damaged = false;
     let mut broken_pipe = false;
     loop {

@@ -27,6 +27,7 @@ pub struct EventSet {
     pub alert: bool,
     pub flow: bool,
     pub summary: bool,
+    pub dns: bool,
 }
 
 impl EventSet {
@@ -34,6 +35,7 @@ impl EventSet {
         alert: true,
         flow: true,
         summary: true,
+        dns: true,
     };
 
     /// Parses a comma-separated list such as `alert,summary`.
@@ -42,16 +44,18 @@ impl EventSet {
             alert: false,
             flow: false,
             summary: false,
+            dns: false,
         };
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item {
                 "alert" => set.alert = true,
                 "flow" => set.flow = true,
                 "summary" => set.summary = true,
+                "dns" => set.dns = true,
                 "all" => set = EventSet::ALL,
                 other => {
                     return Err(format!(
-                        "unknown event type {other:?}: use alert, flow, summary or all"
+                        "unknown event type {other:?}: use alert, flow, summary, dns or all"
                     ));
                 }
             }
@@ -347,12 +351,34 @@ pub struct Summary {
     pub devices: Vec<DeviceSummary>,
 }
 
+/// A DNS response the device received (`--events dns`).
+#[derive(Clone, Debug, Serialize)]
+pub struct DnsRecord {
+    pub timestamp: Rfc3339,
+    pub event_type: &'static str,
+    pub schema: u32,
+    pub device: DeviceRef,
+    pub resolver: IpAddr,
+    /// The name the device asked for.
+    pub query: String,
+    /// The response code (0 is NOERROR, 3 NXDOMAIN).
+    pub rcode: u8,
+    /// Addresses the name resolved to (A and AAAA, through CNAMEs).
+    pub answers: Vec<IpAddr>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cname_chain: Vec<String>,
+    /// The smallest TTL along the answer chain, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+}
+
 /// One event, as sinks receive it.
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
     Alert(&'a Alert),
     Flow(&'a FlowRecord),
     Summary(&'a Summary),
+    Dns(&'a DnsRecord),
 }
 
 /// Hex form of a flow id.

@@ -63,10 +63,31 @@ struct CacheEntry {
     expires_ns: i64,
 }
 
+/// A DNS response as seen on the wire, kept for `dns` events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenResponse {
+    pub ts_ns: i64,
+    pub device: IpAddr,
+    pub resolver: IpAddr,
+    pub query: String,
+    pub rcode: u8,
+    /// Addresses the query resolved to, with the CNAMEs on the way.
+    pub addresses: Vec<IpAddr>,
+    pub cname_chain: Vec<String>,
+    pub ttl: Option<u32>,
+}
+
+/// Responses waiting for the engine to write as `dns` events, at most.
+pub const DNS_EVENTS_PENDING_MAX: usize = 1024;
+
 /// What the DNS answers in the capture said, per device: address → name.
 #[derive(Default)]
 pub struct PassiveDns {
     map: HashMap<(IpAddr, IpAddr), CacheEntry>,
+    /// Keep parsed responses in `pending` for `dns` events.
+    pub record: bool,
+    /// Responses not yet written as events (only when `record`).
+    pub pending: Vec<SeenResponse>,
     /// Entries dropped because the cache was full.
     pub evicted: u64,
     /// Responses parsed.
@@ -112,13 +133,42 @@ impl PassiveDns {
 
     /// Parses a DNS message sent to `device` and records its resolutions. Returns the message
     /// when it parsed, for `dns` events.
-    pub fn learn(&mut self, device: IpAddr, msg: &[u8], ts_ns: i64) -> Option<dns::DnsMessage> {
+    pub fn learn(
+        &mut self,
+        device: IpAddr,
+        resolver: IpAddr,
+        msg: &[u8],
+        ts_ns: i64,
+    ) -> Option<dns::DnsMessage> {
         match dns::parse_message(msg) {
             Ok(m) => {
                 if m.is_response {
                     self.responses += 1;
                     for r in m.resolutions() {
                         self.insert(device, &r, ts_ns);
+                    }
+                    if self.record && self.pending.len() < DNS_EVENTS_PENDING_MAX {
+                        for q in &m.questions {
+                            let mut seen = SeenResponse {
+                                ts_ns,
+                                device,
+                                resolver,
+                                query: q.name.clone(),
+                                rcode: m.rcode,
+                                addresses: Vec::new(),
+                                cname_chain: Vec::new(),
+                                ttl: None,
+                            };
+                            for r in m.resolutions().filter(|r| r.query == q.name) {
+                                seen.addresses.push(r.addr);
+                                seen.ttl = Some(seen.ttl.map_or(r.ttl, |t| t.min(r.ttl)));
+                                if seen.cname_chain.is_empty() {
+                                    seen.cname_chain =
+                                        r.cname_chain.iter().map(|c| (*c).to_owned()).collect();
+                                }
+                            }
+                            self.pending.push(seen);
+                        }
                     }
                 }
                 Some(m)
@@ -306,12 +356,12 @@ impl FlowInsight {
         if !outbound && p.src_port == DNS_PORT {
             match p.transport {
                 Transport::Udp => {
-                    dns_cache.learn(device, p.payload, ts_ns);
+                    dns_cache.learn(device, p.src, p.payload, ts_ns);
                 }
                 Transport::Tcp => {
                     let r = self.dns_tcp.get_or_insert_with(Box::default);
                     r.push(p.payload, |msg| {
-                        dns_cache.learn(device, msg, ts_ns);
+                        dns_cache.learn(device, p.src, msg, ts_ns);
                     });
                 }
                 _ => {}

@@ -41,6 +41,7 @@ impl<W: Write> Sink for JsonLines<W> {
             Event::Alert(a) if self.events.alert => serde_json::to_writer(&mut self.line, a),
             Event::Flow(f) if self.events.flow => serde_json::to_writer(&mut self.line, f),
             Event::Summary(s) if self.events.summary => serde_json::to_writer(&mut self.line, s),
+            Event::Dns(d) if self.events.dns => serde_json::to_writer(&mut self.line, d),
             _ => return Ok(()),
         };
         written.map_err(|e| self.fail(e.into()))?;
