@@ -303,3 +303,145 @@ fn output_is_byte_identical_across_runs() {
     let b = replay(dir.path(), "same", LinkType::ETHERNET, &frames);
     assert_eq!(a.stdout, b.stdout);
 }
+
+/// A TCP session whose first request is a plaintext HTTP GET naming `host`.
+fn http_session(dev: &str, remote: &str, host: &str, t: i64) -> Vec<(i64, Vec<u8>)> {
+    let (d, r) = (sa(dev), sa(remote));
+    let request =
+        format!("GET /api/v1/upload HTTP/1.1\r\nHost: {host}\r\nUser-Agent: cam/1.0\r\n\r\n");
+    vec![
+        (t, eth(craft::tcp(d, r, SYN, b""))),
+        (t + MS, eth_in(craft::tcp(r, d, SYN | ACK, b""))),
+        (t + 2 * MS, eth(craft::tcp(d, r, ACK, b""))),
+        (
+            t + 3 * MS,
+            eth(craft::tcp(d, r, PSH | ACK, request.as_bytes())),
+        ),
+        (
+            t + 30 * MS,
+            eth_in(craft::tcp(
+                r,
+                d,
+                PSH | ACK,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            )),
+        ),
+    ]
+}
+
+#[test]
+fn a_name_served_from_another_country_later_in_the_run_is_rerouting() {
+    let mut frames = http_session(
+        "192.168.1.50:51000",
+        "198.18.2.10:80",
+        "api.vendor.example",
+        T0,
+    );
+    frames.extend(http_session(
+        "192.168.1.50:51001",
+        "198.18.1.10:80",
+        "api.vendor.example",
+        T0 + 5_000 * MS,
+    ));
+    let r = check("rerouted_in_run", LinkType::ETHERNET, &frames);
+    let alerts = r.events("alert");
+    let rerouted: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["rule"]["id"] == "name-rerouted")
+        .collect();
+    assert_eq!(rerouted.len(), 1, "{alerts:?}");
+    assert_eq!(rerouted[0]["remote"]["hostname"], "api.vendor.example");
+    assert_eq!(rerouted[0]["remote"]["hostname_source"], "http");
+    assert_eq!(rerouted[0]["remote"]["country"], "CN");
+    assert!(
+        rerouted[0]["rule"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("served from DE")
+    );
+    let summary = &r.events("summary")[0];
+    let names = &summary["devices"][0]["names"]["api.vendor.example"];
+    assert_eq!(names["countries"], serde_json::json!(["CN", "DE"]));
+}
+
+#[test]
+fn a_baseline_run_flags_new_countries_and_moved_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = http_session(
+        "192.168.1.50:51000",
+        "198.18.2.10:80",
+        "api.vendor.example",
+        T0,
+    );
+    let base = replay(dir.path(), "firmware-1.2", LinkType::ETHERNET, &old);
+    let base_path = dir.path().join("firmware-1.2.jsonl");
+    std::fs::write(&base_path, &base.stdout).unwrap();
+    // Firmware 1.3: the same name now served from CN, plus a new destination in the US.
+    let mut new = http_session(
+        "192.168.1.50:52000",
+        "198.18.1.10:80",
+        "api.vendor.example",
+        T0,
+    );
+    new.extend(http_session(
+        "192.168.1.50:52001",
+        "198.18.2.11:80",
+        "api.vendor.example",
+        T0 + MS * 100,
+    ));
+    let pcap = dir.path().join("firmware-1.3.pcap");
+    write_pcap(&pcap, LinkType::ETHERNET, &new);
+    let r = run(&[
+        "replay".as_ref(),
+        pcap.as_os_str(),
+        "--policy".as_ref(),
+        common::fixture("lab.toml").as_os_str(),
+        "--baseline".as_ref(),
+        base_path.as_os_str(),
+        "--json".as_ref(),
+        "-".as_ref(),
+        "--no-terminal".as_ref(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let ids: Vec<String> = r
+        .events("alert")
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["rule"]["id"].as_str().unwrap(),
+                a["remote"]["ip"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        ids.contains(&"baseline-new-country 198.18.1.10".to_owned()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"baseline-name-moved 198.18.1.10".to_owned()),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.iter()
+            .any(|i| i.starts_with("baseline") && i.ends_with("198.18.2.11")),
+        "DE was in the baseline for this device and name: {ids:?}"
+    );
+    // Within this run the name moved from CN to DE: that is re-routing too.
+    assert!(
+        ids.contains(&"name-rerouted 198.18.2.11".to_owned()),
+        "{ids:?}"
+    );
+    // A file that holds no summary is refused with exit code 2.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"event_type\":\"flow\"}\n").unwrap();
+    let r = run(&[
+        "replay".as_ref(),
+        pcap.as_os_str(),
+        "--baseline".as_ref(),
+        bad.as_os_str(),
+        "--no-terminal".as_ref(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no summary found"), "{}", r.stderr);
+}
