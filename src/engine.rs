@@ -675,6 +675,9 @@ impl Core<'_> {
         if flow.ann.insight.tls_failures > 0 {
             self.counters.tls_hello_failures += 1;
         }
+        if !self.sinks.iter().any(|s| s.wants_flows()) {
+            return Ok(());
+        }
         let tcp = flow.transport == Transport::Tcp;
         let insight = &flow.ann.insight;
         let record = FlowRecord {

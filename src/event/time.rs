@@ -22,31 +22,60 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+impl Rfc3339 {
+    /// Writes the timestamp into `buf` and returns its length: digits by hand, no formatter
+    /// machinery (every flow record carries three of these).
+    fn render(&self, buf: &mut [u8; 32]) -> usize {
+        fn digits(buf: &mut [u8], mut v: u64) {
+            for b in buf.iter_mut().rev() {
+                *b = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as u64;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400) as u64;
+        let (y, mo, d) = civil_from_days(days);
+        // Years outside 0..=9999 do not fit RFC 3339; clamp rather than misprint.
+        digits(&mut buf[0..4], y.clamp(0, 9999) as u64);
+        buf[4] = b'-';
+        digits(&mut buf[5..7], u64::from(mo));
+        buf[7] = b'-';
+        digits(&mut buf[8..10], u64::from(d));
+        buf[10] = b'T';
+        digits(&mut buf[11..13], rem / 3600);
+        buf[13] = b':';
+        digits(&mut buf[14..16], rem / 60 % 60);
+        buf[16] = b':';
+        digits(&mut buf[17..19], rem % 60);
+        buf[19] = b'.';
+        let end = if nanos % 1000 == 0 {
+            digits(&mut buf[20..26], nanos / 1000);
+            26
+        } else {
+            digits(&mut buf[20..29], nanos);
+            29
+        };
+        buf[end] = b'Z';
+        end + 1
+    }
+}
+
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.div_euclid(1_000_000_000);
-        let nanos = self.0.rem_euclid(1_000_000_000);
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, mo, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-            rem / 3600,
-            rem / 60 % 60,
-            rem % 60
-        )?;
-        if nanos % 1000 == 0 {
-            write!(f, ".{:06}Z", nanos / 1000)
-        } else {
-            write!(f, ".{nanos:09}Z")
-        }
+        let mut buf = [0u8; 32];
+        let n = self.render(&mut buf);
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("1970-01-01T00:00:00.000000Z"))
     }
 }
 
 impl serde::Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut buf = [0u8; 32];
+        let n = self.render(&mut buf);
+        s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or("1970-01-01T00:00:00.000000Z"))
     }
 }
 

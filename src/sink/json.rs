@@ -56,6 +56,10 @@ impl<W: Write> Sink for JsonLines<W> {
         Ok(())
     }
 
+    fn wants_flows(&self) -> bool {
+        self.events.flow
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         self.out.flush().map_err(|e| self.fail(e))
     }

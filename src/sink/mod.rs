@@ -36,6 +36,10 @@ impl SinkError {
 /// Receives events.
 pub trait Sink {
     fn emit(&mut self, event: Event<'_>) -> Result<(), SinkError>;
+    /// Whether this sink writes flow records; when none does, the engine does not build them.
+    fn wants_flows(&self) -> bool {
+        true
+    }
     /// Flushes everything; called once at the end of the run.
     fn finish(&mut self) -> Result<(), SinkError>;
 }

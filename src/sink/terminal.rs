@@ -260,6 +260,10 @@ impl<W: Write> Sink for Terminal<W> {
         }
     }
 
+    fn wants_flows(&self) -> bool {
+        false
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         self.write("")
     }
