@@ -215,3 +215,127 @@ pub fn linux_sll2(src: Mac, packet: &[u8]) -> Vec<u8> {
     f.extend_from_slice(packet);
     f
 }
+
+/// A DNS response (RFC 1035 §4.1) answering `query` with A/AAAA records for `addrs`, after an
+/// optional CNAME chain; names in answers point back at the question with compression pointers.
+pub fn dns_response(
+    id: u16,
+    query: &str,
+    cnames: &[&str],
+    addrs: &[std::net::IpAddr],
+    ttl: u32,
+) -> Vec<u8> {
+    fn name(out: &mut Vec<u8>, n: &str) {
+        for label in n.split('.').filter(|l| !l.is_empty()) {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+    }
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&[0x81, 0x80]); // response, recursion desired and available, NOERROR
+    m.extend_from_slice(&1u16.to_be_bytes());
+    m.extend_from_slice(&((cnames.len() + addrs.len()) as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    let qtype: u16 = if addrs.first().is_some_and(|a| a.is_ipv6()) {
+        28
+    } else {
+        1
+    };
+    name(&mut m, query);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&1u16.to_be_bytes());
+    // Each record's owner: the question (pointer to offset 12) or the previous CNAME target.
+    let mut owner: usize = 12;
+    for target in cnames {
+        m.extend_from_slice(&(0xc000 | owner as u16).to_be_bytes());
+        m.extend_from_slice(&5u16.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m.extend_from_slice(&ttl.to_be_bytes());
+        let mut rdata = Vec::new();
+        name(&mut rdata, target);
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        owner = m.len();
+        m.extend_from_slice(&rdata);
+    }
+    for addr in addrs {
+        m.extend_from_slice(&(0xc000 | owner as u16).to_be_bytes());
+        let (t, data) = match addr {
+            std::net::IpAddr::V4(a) => (1u16, a.octets().to_vec()),
+            std::net::IpAddr::V6(a) => (28u16, a.octets().to_vec()),
+        };
+        m.extend_from_slice(&t.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m.extend_from_slice(&ttl.to_be_bytes());
+        m.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        m.extend_from_slice(&data);
+    }
+    m
+}
+
+/// A TLS 1.3-style ClientHello record (RFC 8446 §4.1.2) offering `sni` and ALPN `h2`, padded
+/// with a padding extension (RFC 7685) to `pad_to` bytes of handshake body when larger.
+pub fn tls_client_hello(sni: &str, pad_to: usize) -> Vec<u8> {
+    let mut ext = Vec::new();
+    // server_name (0): list of one host_name.
+    let host = sni.as_bytes();
+    ext.extend_from_slice(&0u16.to_be_bytes());
+    ext.extend_from_slice(&((host.len() + 5) as u16).to_be_bytes());
+    ext.extend_from_slice(&((host.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&(host.len() as u16).to_be_bytes());
+    ext.extend_from_slice(host);
+    // ALPN (16): "h2".
+    ext.extend_from_slice(&[0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
+    // supported_versions (43): TLS 1.3, TLS 1.2.
+    ext.extend_from_slice(&[0, 43, 0, 5, 4, 0x03, 0x04, 0x03, 0x03]);
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[0x5a; 32]); // random
+    body.push(32);
+    body.extend_from_slice(&[0x11; 32]); // legacy session id
+    body.extend_from_slice(&[0, 2, 0x13, 0x01]); // one cipher suite
+    body.extend_from_slice(&[1, 0]); // null compression
+    let base = body.len() + 2 + ext.len();
+    if pad_to > base + 4 {
+        let n = pad_to - base - 4;
+        ext.extend_from_slice(&21u16.to_be_bytes());
+        ext.extend_from_slice(&(n as u16).to_be_bytes());
+        ext.extend(std::iter::repeat_n(0u8, n));
+    }
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 0x03, 0x01];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// A TLS ServerHello record selecting TLS 1.3 (supported_versions), for handshake tests.
+pub fn tls_server_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[0x33; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0x13, 0x01, 0]);
+    let ext = [0u8, 43, 0, 2, 0x03, 0x04];
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![2];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 0x03, 0x03];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// A TLS application-data record of `len` opaque bytes.
+pub fn tls_application_data(len: usize) -> Vec<u8> {
+    let mut rec = vec![0x17, 0x03, 0x03];
+    rec.extend_from_slice(&(len as u16).to_be_bytes());
+    rec.extend(std::iter::repeat_n(0xa5u8, len));
+    rec
+}

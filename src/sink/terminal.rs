@@ -114,6 +114,9 @@ impl<W: Write> Terminal<W> {
             None => a.remote.ip.to_string(),
         };
         let _ = write!(remote, "/{}", a.transport);
+        if let Some(name) = &a.remote.hostname {
+            let _ = write!(remote, " ({})", sanitize(name, TERMINAL_TEXT_MAX_CHARS));
+        }
         let mut geo = a
             .remote
             .country
