@@ -34,6 +34,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let outcome = match &cli.command {
         Command::Replay(args) => cli::replay::run(args),
+        Command::Live(args) => cli::live::run(args),
+        Command::Interfaces(args) => cli::interfaces::run(args),
         Command::Lookup(args) => cli::lookup::run(args),
         Command::Policy(cmd) => cli::policy::run(cmd),
         Command::Geoip(cmd) => cli::geoip::run(cmd),

@@ -12,6 +12,7 @@
 
 mod chunk;
 pub mod file;
+pub mod live;
 mod pcap;
 mod pcapng;
 pub mod write;

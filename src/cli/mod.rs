@@ -4,6 +4,8 @@
 //! module know about flags.
 
 pub mod geoip;
+pub mod interfaces;
+pub mod live;
 pub mod lookup;
 pub mod policy;
 pub mod replay;
@@ -58,6 +60,12 @@ pub enum Command {
     /// Analyse capture files (pcap, pcapng, gzip; `-` for standard input).
     #[command(after_help = EXIT_CODES)]
     Replay(replay::ReplayArgs),
+    /// Capture live on network interfaces beside a device under test (Linux AF_PACKET; needs
+    /// root or CAP_NET_RAW). Stops on SIGINT/SIGTERM, --duration or --max-packets.
+    #[command(after_help = live::LIVE_EXIT_CODES)]
+    Live(live::LiveArgs),
+    /// List the network interfaces `live` can capture on, with their state and addresses.
+    Interfaces(interfaces::InterfacesArgs),
     /// Print what the GeoIP databases say about addresses, one JSON object per address.
     #[command(
         after_help = "Exit codes:\n  0  every address was looked up\n  2  an argument is not an IP address, or a database could not be opened"

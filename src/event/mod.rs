@@ -385,3 +385,40 @@ pub enum Event<'a> {
 pub fn flow_id_hex(id: u64) -> String {
     format!("{id:016x}")
 }
+
+/// Live mode: counters of one interface, in a [`Stats`] event.
+#[derive(Clone, Debug, Serialize)]
+pub struct InterfaceStats {
+    pub name: String,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Frames the kernel dropped on this interface since capture started; absent when the
+    /// backend does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops: Option<u64>,
+}
+
+/// Live mode: periodic counters (`event_type` `stats`), all since capture started. The
+/// timestamp is wall-clock time.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    pub timestamp: Rfc3339,
+    pub event_type: &'static str,
+    pub schema: u32,
+    /// Seconds since capture started.
+    pub uptime_s: f64,
+    /// Frames captured.
+    pub packets: u64,
+    /// Bytes captured (frame lengths on the wire).
+    pub bytes: u64,
+    /// Flows held now.
+    pub flows_active: u64,
+    /// Flows created.
+    pub flows: u64,
+    pub alerts: u64,
+    pub alerts_suppressed: u64,
+    /// Kernel drops over all interfaces; absent when no interface's backend says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops: Option<u64>,
+    pub interfaces: Vec<InterfaceStats>,
+}
