@@ -125,6 +125,8 @@ struct Core<'s> {
     bytes_thresholds: Vec<u64>,
     routes: RouteMemory,
     baseline: Option<Baseline>,
+    /// `file` for replays, `interface` for live capture: `source.kind` in events.
+    source_kind: &'static str,
 }
 
 /// One run of the pipeline.
@@ -182,8 +184,15 @@ impl<'s> Engine<'s> {
                 bytes_thresholds,
                 routes: RouteMemory::default(),
                 baseline: None,
+                source_kind: "file",
             },
         }
+    }
+
+    /// Names the kind of input in `source.kind`: `file` (the default) or `interface`.
+    pub fn with_source_kind(mut self, kind: &'static str) -> Engine<'s> {
+        self.core.source_kind = kind;
+        self
     }
 
     /// Also writes `dns` events: one per question of each DNS response a device receives.
@@ -573,7 +582,7 @@ impl Core<'_> {
             packets_out: flow.packets_out,
             packets_in: flow.packets_in,
             source: SourceRef {
-                kind: "file",
+                kind: self.source_kind,
                 name: input_name(&self.inputs, source.0),
                 packet: source.1,
             },
@@ -717,7 +726,7 @@ impl Core<'_> {
                 .collect(),
             alerts_suppressed: flow.ann.suppressed,
             source: SourceRef {
-                kind: "file",
+                kind: self.source_kind,
                 name: input_name(&self.inputs, flow.first_packet.0),
                 packet: flow.first_packet.1,
             },

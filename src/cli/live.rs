@@ -339,7 +339,8 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         .map(|r| r.id.clone())
         .collect();
     let names = args.interfaces.clone();
-    let engine = Engine::new(policy, resolver, &settings, names.clone(), sinks);
+    let engine = Engine::new(policy, resolver, &settings, names.clone(), sinks)
+        .with_source_kind("interface");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
