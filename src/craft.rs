@@ -339,3 +339,263 @@ pub fn tls_application_data(len: usize) -> Vec<u8> {
     rec.extend(std::iter::repeat_n(0xa5u8, len));
     rec
 }
+
+// ---------------------------------------------------------------------------------------------
+// Encapsulations: each returns the OUTER IP packet (wrap it with `ethernet` for a frame), with the
+// tunnel header as the RFCs lay it out and the inner packet or frame unchanged behind it.
+
+/// EtherType of an Ethernet frame inside GRE or GENEVE (transparent Ethernet bridging).
+pub const ETHERTYPE_TEB: u16 = 0x6558;
+
+/// An Ethernet II frame carrying `payload` with the given EtherType (no VLAN tag): for ARP, or
+/// anything else that is not IP.
+pub fn ethernet_raw(src: Mac, dst: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The optional fields of a GRE header (RFC 2784 checksum, RFC 2890 key and sequence number).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GreFields {
+    pub checksum: bool,
+    pub key: Option<u32>,
+    pub seq: Option<u32>,
+}
+
+/// A GRE (version 0) packet over IP protocol 47 carrying `payload` of this protocol type
+/// (0x0800 IPv4, 0x86DD IPv6, [`ETHERTYPE_TEB`] an Ethernet frame, 0x88BE/0x22EB ERSPAN, …).
+pub fn gre(
+    outer_src: IpAddr,
+    outer_dst: IpAddr,
+    fields: GreFields,
+    protocol: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut flags = 0u8;
+    if fields.checksum {
+        flags |= 0x80;
+    }
+    if fields.key.is_some() {
+        flags |= 0x20;
+    }
+    if fields.seq.is_some() {
+        flags |= 0x10;
+    }
+    let mut g = vec![flags, 0];
+    g.extend_from_slice(&protocol.to_be_bytes());
+    if fields.checksum {
+        g.extend_from_slice(&[0, 0, 0, 0]); // checksum, reserved1: filled in below
+    }
+    if let Some(k) = fields.key {
+        g.extend_from_slice(&k.to_be_bytes());
+    }
+    if let Some(s) = fields.seq {
+        g.extend_from_slice(&s.to_be_bytes());
+    }
+    g.extend_from_slice(payload);
+    if fields.checksum {
+        // RFC 2784 §2.5: the one's complement checksum of the GRE header and payload.
+        let c = checksum_fold(checksum_add(0, &g));
+        g[4..6].copy_from_slice(&c.to_be_bytes());
+    }
+    ip(outer_src, outer_dst, 47, &g)
+}
+
+/// GRE carrying an IP packet (protocol type from its version nibble), no optional fields.
+pub fn gre_ip(outer_src: IpAddr, outer_dst: IpAddr, inner: &[u8]) -> Vec<u8> {
+    gre(
+        outer_src,
+        outer_dst,
+        GreFields::default(),
+        ethertype_of(inner),
+        inner,
+    )
+}
+
+/// ERSPAN type II (GRE 0x88BE with a sequence number, then the 8-byte ERSPAN header) mirroring
+/// an Ethernet frame.
+pub fn erspan2(outer_src: IpAddr, outer_dst: IpAddr, session: u16, frame: &[u8]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(8 + frame.len());
+    h.extend_from_slice(&0x1000u16.to_be_bytes()); // version 1, VLAN 0
+    h.extend_from_slice(&(session & 0x03ff).to_be_bytes()); // CoS 0, En 0, T 0, session id
+    h.extend_from_slice(&[0, 0, 0, 0]); // reserved, index
+    h.extend_from_slice(frame);
+    let fields = GreFields {
+        seq: Some(1),
+        ..GreFields::default()
+    };
+    gre(outer_src, outer_dst, fields, 0x88be, &h)
+}
+
+/// ERSPAN type III (GRE 0x22EB, then the 12-byte ERSPAN header, and the 8-byte platform specific
+/// subheader when `platform`) mirroring an Ethernet frame.
+pub fn erspan3(
+    outer_src: IpAddr,
+    outer_dst: IpAddr,
+    session: u16,
+    platform: bool,
+    frame: &[u8],
+) -> Vec<u8> {
+    let mut h = Vec::with_capacity(20 + frame.len());
+    h.extend_from_slice(&0x2000u16.to_be_bytes()); // version 2, VLAN 0
+    h.extend_from_slice(&(session & 0x03ff).to_be_bytes()); // CoS 0, BSO 0, T 0, session id
+    h.extend_from_slice(&0x0102_0304u32.to_be_bytes()); // timestamp
+    h.extend_from_slice(&[0, 0]); // security group tag
+    h.push(0); // P 0, frame type 0 (Ethernet), hardware id high bits
+    h.push(u8::from(platform)); // hardware id low bits, D, granularity, O
+    if platform {
+        h.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 0]); // platform id 1 subheader
+    }
+    h.extend_from_slice(frame);
+    let fields = GreFields {
+        seq: Some(1),
+        ..GreFields::default()
+    };
+    gre(outer_src, outer_dst, fields, 0x22eb, &h)
+}
+
+/// IP in IP: protocol 4 for an inner IPv4 packet, 41 for IPv6 (so 4in4, 6in4, 4in6 or 6in6 by
+/// the families of the outer addresses and of the inner packet).
+pub fn ipip(outer_src: IpAddr, outer_dst: IpAddr, inner: &[u8]) -> Vec<u8> {
+    let proto = if ethertype_of(inner) == 0x86dd { 41 } else { 4 };
+    ip(outer_src, outer_dst, proto, inner)
+}
+
+/// The VXLAN UDP port (RFC 7348).
+pub const PORT_VXLAN: u16 = 4789;
+/// The GENEVE UDP port (RFC 8926).
+pub const PORT_GENEVE: u16 = 6081;
+/// The GTP-U UDP port (3GPP TS 29.281).
+pub const PORT_GTPU: u16 = 2152;
+/// The Teredo UDP port (RFC 4380).
+pub const PORT_TEREDO: u16 = 3544;
+
+/// VXLAN: a UDP datagram from `outer_src` to port 4789 of `outer_dst`, with the 8-byte header
+/// (I flag, the VNI) and the Ethernet `frame`.
+pub fn vxlan(outer_src: SocketAddr, outer_dst: IpAddr, vni: u32, frame: &[u8]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(8 + frame.len());
+    d.extend_from_slice(&[0x08, 0, 0, 0]);
+    d.extend_from_slice(&((vni & 0x00ff_ffff) << 8).to_be_bytes());
+    d.extend_from_slice(frame);
+    udp(outer_src, SocketAddr::new(outer_dst, PORT_VXLAN), &d)
+}
+
+/// GENEVE: a UDP datagram to port 6081 with the 8-byte header, `options` (a multiple of 4 bytes,
+/// at most 252) and `payload` of this protocol type ([`ETHERTYPE_TEB`] for an Ethernet frame,
+/// 0x0800 / 0x86DD for an IP packet).
+pub fn geneve(
+    outer_src: SocketAddr,
+    outer_dst: IpAddr,
+    vni: u32,
+    protocol: u16,
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    assert!(
+        options.len() % 4 == 0 && options.len() <= 252,
+        "GENEVE options come in 4-byte words, at most 63"
+    );
+    let mut d = Vec::with_capacity(8 + options.len() + payload.len());
+    d.push((options.len() / 4) as u8); // version 0, option length
+    d.push(0); // O, C, reserved
+    d.extend_from_slice(&protocol.to_be_bytes());
+    d.extend_from_slice(&((vni & 0x00ff_ffff) << 8).to_be_bytes());
+    d.extend_from_slice(options);
+    d.extend_from_slice(payload);
+    udp(outer_src, SocketAddr::new(outer_dst, PORT_GENEVE), &d)
+}
+
+/// GTP-U: a G-PDU (message type 255) with this TEID to port 2152, carrying an IP packet. With a
+/// sequence number or extension headers the optional 4-byte field is present (S and E flags);
+/// each extension header is `(type, content)`, its content padded with zeros so that length
+/// byte, content and next-type byte fill whole 4-byte units (TS 29.281 §5.2.1).
+pub fn gtpu(
+    outer_src: SocketAddr,
+    outer_dst: IpAddr,
+    teid: u32,
+    seq: Option<u16>,
+    extensions: &[(u8, &[u8])],
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut flags = 0x30u8; // version 1, protocol type GTP
+    if seq.is_some() {
+        flags |= 0x02;
+    }
+    if !extensions.is_empty() {
+        flags |= 0x04;
+    }
+    let mut d = vec![flags, 255, 0, 0];
+    d.extend_from_slice(&teid.to_be_bytes());
+    if flags & 0x07 != 0 {
+        d.extend_from_slice(&seq.unwrap_or(0).to_be_bytes());
+        d.push(0); // N-PDU number
+        d.push(extensions.first().map_or(0, |e| e.0));
+        for (i, (_, content)) in extensions.iter().enumerate() {
+            let units = (content.len() + 2).div_ceil(4);
+            d.push(units as u8);
+            d.extend_from_slice(content);
+            d.resize(d.len() + units * 4 - 2 - content.len(), 0);
+            d.push(extensions.get(i + 1).map_or(0, |e| e.0));
+        }
+    }
+    d.extend_from_slice(inner);
+    let len = (d.len() - 8) as u16;
+    d[2..4].copy_from_slice(&len.to_be_bytes());
+    udp(outer_src, SocketAddr::new(outer_dst, PORT_GTPU), &d)
+}
+
+/// Teredo: an IPv6 packet in a UDP datagram, optionally preceded by an authentication indicator
+/// (empty client id and value, zero nonce) and an origin indication naming `origin` (port and
+/// address obfuscated as RFC 4380 §5.1.1 says).
+pub fn teredo(
+    outer_src: SocketAddr,
+    outer_dst: SocketAddr,
+    auth: bool,
+    origin: Option<std::net::SocketAddrV4>,
+    inner_v6: &[u8],
+) -> Vec<u8> {
+    let mut d = Vec::with_capacity(21 + 8 + inner_v6.len());
+    if auth {
+        d.extend_from_slice(&[0, 1, 0, 0]); // indicator, id length 0, auth length 0
+        d.extend_from_slice(&[0; 8]); // nonce
+        d.push(0); // confirmation
+    }
+    if let Some(o) = origin {
+        d.extend_from_slice(&[0, 0]);
+        d.extend_from_slice(&(o.port() ^ 0xffff).to_be_bytes());
+        d.extend_from_slice(&(u32::from(*o.ip()) ^ 0xffff_ffff).to_be_bytes());
+    }
+    d.extend_from_slice(inner_v6);
+    udp(outer_src, outer_dst, &d)
+}
+
+/// PPTP's enhanced GRE (version 1, RFC 2637 §4.1) carrying a PPP frame: address and control
+/// bytes, then the two-byte PPP `protocol` (0x0021 IPv4, 0x0057 IPv6, 0xC021 LCP, …) and
+/// `payload`. With `payload` None, an acknowledgement-only packet (no sequence number, no data).
+pub fn pptp(
+    outer_src: IpAddr,
+    outer_dst: IpAddr,
+    call_id: u16,
+    protocol: u16,
+    payload: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut g = vec![if payload.is_some() { 0x30 } else { 0x20 }, 0x81];
+    g.extend_from_slice(&0x880bu16.to_be_bytes());
+    let ppp_len = payload.map_or(0, |p| 4 + p.len());
+    g.extend_from_slice(&(ppp_len as u16).to_be_bytes());
+    g.extend_from_slice(&call_id.to_be_bytes());
+    if payload.is_some() {
+        g.extend_from_slice(&7u32.to_be_bytes()); // sequence number
+    }
+    g.extend_from_slice(&6u32.to_be_bytes()); // acknowledgement number
+    if let Some(p) = payload {
+        g.extend_from_slice(&[0xff, 0x03]);
+        g.extend_from_slice(&protocol.to_be_bytes());
+        g.extend_from_slice(p);
+    }
+    ip(outer_src, outer_dst, 47, &g)
+}

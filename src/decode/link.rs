@@ -82,7 +82,7 @@ fn raw(data: &[u8]) -> Result<Link<'_>, Skip> {
 }
 
 /// Ethernet II: destination, source, EtherType, then any stack of VLAN tags.
-fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
+pub(super) fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
     let dst = mac(data, 0)?;
     let src = mac(data, 6)?;
     let (vlan, ethertype, at) = vlan_stack(data, 12)?;

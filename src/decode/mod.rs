@@ -1,4 +1,8 @@
 //! Decoding: link layer → IP → transport, zero-copy over a borrowed frame.
+//!
+//! Tunnels (GRE, ERSPAN, IP-in-IP, VXLAN, GENEVE, GTP-U, Teredo; see [`TunnelKind`]) are opened:
+//! the packet returned is the innermost one, so flows are the inner conversations, and
+//! [`Packet::tunnel`] says which tunnel carried it and between which outer endpoints.
 
 use std::fmt;
 use std::str::FromStr;
@@ -132,12 +136,16 @@ impl serde::Serialize for Mac {
 
 mod link;
 mod net;
+mod tunnel;
 
 use std::net::IpAddr;
 
 use crate::capture::{Frame, LinkType};
 
 pub use net::FRAGMENTS_MAX_TRACKED;
+pub use tunnel::{TUNNEL_DEPTH_MAX, Tunnel, TunnelCounts, TunnelKind};
+
+use tunnel::Found;
 
 /// How a later IPv4/IPv6 fragment relates to its datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,11 +159,21 @@ pub enum Fragment {
 }
 
 /// A decoded packet: addresses, transport, and the transport payload, borrowed from the frame.
+///
+/// For a tunnelled packet every field but `vlan` and `tunnel` describes the INNER packet: its
+/// addresses, ports, flags, and its own lengths (`ip_len` is the inner IP packet's length, so
+/// flow byte counts are inner bytes, without the tunnel's overhead); `payload` still borrows the
+/// frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packet<'a> {
+    /// The MAC addresses of the Ethernet header that carried this IP packet: the capture's link
+    /// layer, or for a tunnel the inner frame's (VXLAN, GENEVE or GRE bridging, ERSPAN). None for
+    /// an IP packet tunnelled without a frame of its own (IP-in-IP, GRE, GTP-U, Teredo): the outer
+    /// MACs are those of the tunnel endpoints, not of the inner hosts.
     pub src_mac: Option<Mac>,
     pub dst_mac: Option<Mac>,
-    /// The outermost 802.1Q / 802.1ad VLAN id, if tagged.
+    /// The outermost 802.1Q / 802.1ad VLAN id, if tagged: the capture link's tag, else (in a
+    /// tunnel) the first inner frame's.
     pub vlan: Option<u16>,
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -174,6 +192,10 @@ pub struct Packet<'a> {
     /// The captured part of the transport payload.
     pub payload: &'a [u8],
     pub fragment: Fragment,
+    /// The tunnel this packet came out of (the outermost, with the nesting depth); None for a
+    /// packet that was not tunnelled, or whose tunnel could not be opened (then this packet is
+    /// the tunnel packet itself).
+    pub tunnel: Option<Tunnel>,
 }
 
 /// Why a frame gave no packet. Counted by kind, never logged per packet.
@@ -215,6 +237,16 @@ pub struct DecodeStats {
     pub fragments_unmatched: u64,
     /// First-fragment records dropped because the tracker was full.
     pub fragments_evicted: u64,
+    /// Tunnel levels opened, by kind (a packet in VXLAN in GRE counts one of each).
+    pub tunnels: TunnelCounts,
+    /// Tunnels whose header or inner packet was broken or cut short: the outer packet (the
+    /// tunnel's own flow) was returned instead.
+    pub tunnel_malformed: u64,
+    /// Tunnels carrying something other than IP (ARP or STP over ERSPAN/VXLAN, PPP control or
+    /// encrypted PPTP data, other GRE protocol types): the outer packet was returned.
+    pub tunnel_not_decoded: u64,
+    /// Packets nested deeper than [`TUNNEL_DEPTH_MAX`]: returned as found at that depth.
+    pub tunnel_depth_exceeded: u64,
 }
 
 /// Decodes frames into packets, keeping the little state decoding needs (IP fragment tracking).
@@ -261,11 +293,63 @@ impl Decoder {
         p.src_mac = l2.src_mac;
         p.dst_mac = l2.dst_mac;
         p.vlan = l2.vlan;
+        // Fragments are tracked by the addresses of the packet returned: the inner ones.
+        let mut p = self.decapsulate(p);
         if p.fragment != Fragment::None {
             self.stats.fragments += 1;
         }
         self.fragments.resolve(&mut p, ts_ns, &mut self.stats);
         Ok(p)
+    }
+
+    /// Opens nested tunnels, up to [`TUNNEL_DEPTH_MAX`] levels. A level that cannot be opened
+    /// (broken, cut short, not carrying IP) leaves the packet of the level above, counted.
+    fn decapsulate<'a>(&mut self, outer: Packet<'a>) -> Packet<'a> {
+        let mut p = outer;
+        let mut depth = 0u8;
+        loop {
+            let (kind, inner) = match tunnel::examine(&p) {
+                Found::Plain => break,
+                Found::Malformed => {
+                    self.stats.tunnel_malformed += 1;
+                    break;
+                }
+                Found::NotDecoded => {
+                    self.stats.tunnel_not_decoded += 1;
+                    break;
+                }
+                Found::Tunnel(kind, inner) => (kind, inner),
+            };
+            if depth >= TUNNEL_DEPTH_MAX {
+                self.stats.tunnel_depth_exceeded += 1;
+                break;
+            }
+            let mut q = match tunnel::decode_inner(inner) {
+                Ok(q) => q,
+                Err(Skip::NotIp) => {
+                    self.stats.tunnel_not_decoded += 1;
+                    break;
+                }
+                Err(_) => {
+                    self.stats.tunnel_malformed += 1;
+                    break;
+                }
+            };
+            self.stats.tunnels.add(kind);
+            depth += 1;
+            q.vlan = p.vlan.or(q.vlan);
+            q.tunnel = Some(match p.tunnel {
+                Some(outermost) => Tunnel { depth, ..outermost },
+                None => Tunnel {
+                    kind,
+                    outer_src: p.src,
+                    outer_dst: p.dst,
+                    depth,
+                },
+            });
+            p = q;
+        }
+        p
     }
 
     pub fn stats(&self) -> &DecodeStats {

@@ -194,6 +194,7 @@ fn transport<'a>(
         payload_len: u32::try_from(body_wire_len).unwrap_or(u32::MAX),
         payload: body,
         fragment,
+        tunnel: None,
     };
     if matches!(fragment, Fragment::Later { .. }) {
         return Ok(p);
