@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::capture::Frame;
-use crate::decode::{Decoder, Transport};
+use crate::decode::{Decoder, Transport, Tunnel};
 use crate::event::{
     Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowRecord, InputSummary,
     NameSummary, RemoteRef, Rfc3339, RuleCount, RuleRef, RunCounters, SCHEMA_VERSION, SourceRef,
-    Summary, Traffic, flow_id_hex, tcp_flag_letters,
+    Summary, Traffic, ViaRef, flow_id_hex, tcp_flag_letters,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, GeoInfo, Resolver};
@@ -66,6 +66,9 @@ pub struct FlowState {
     evaluated: bool,
     insight: FlowInsight,
     dns_named: Option<bool>,
+    /// The tunnel that carried the flow's first packet, with what the databases say about its
+    /// far endpoint.
+    via: Option<(Tunnel, IpAddr, GeoInfo)>,
     fired: Vec<AlertId>,
     suppressed: u64,
 }
@@ -235,6 +238,15 @@ impl<'s> Engine<'s> {
         let flow = update.flow;
         if update.is_new {
             core.start_flow(flow, frame.ts_ns);
+            if let Some(t) = packet.tunnel {
+                // The far endpoint: the outer address that is not local.
+                let far = if core.policy.is_local(t.outer_src) {
+                    t.outer_dst
+                } else {
+                    t.outer_src
+                };
+                flow.ann.via = Some((t, far, core.resolver.lookup(far)));
+            }
         }
         let device = flow.device.ip;
         let learned =
@@ -280,6 +292,10 @@ impl<'s> Engine<'s> {
         c.unsupported_link_types = d.unsupported_link_types.clone();
         c.fragments = d.fragments;
         c.fragments_unmatched = d.fragments_unmatched;
+        c.tunnels = d.tunnels.to_map();
+        c.tunnel_malformed = d.tunnel_malformed;
+        c.tunnel_not_decoded = d.tunnel_not_decoded;
+        c.tunnel_depth_exceeded = d.tunnel_depth_exceeded;
         c.flows = f.created;
         c.flows_evicted = f.evicted;
         c.flows_peak = f.peak;
@@ -574,6 +590,7 @@ impl Core<'_> {
             },
             device: device_ref(flow),
             remote: self.remote_ref(flow),
+            via: via_ref(flow),
             transport: flow.transport,
             app_proto: flow.ann.insight.app_proto.map(|p| p.as_str()),
             encrypted: flow.ann.insight.encrypted(ended),
@@ -699,6 +716,7 @@ impl Core<'_> {
             end_reason: reason.as_str(),
             device,
             remote,
+            via: via_ref(flow),
             transport: flow.transport,
             internal: flow.internal,
             app_proto: insight.app_proto.map(|p| p.as_str()),
@@ -760,6 +778,16 @@ fn count_alert(
     } else {
         c.suppressed += 1;
     }
+}
+
+fn via_ref(flow: &Flow<FlowState>) -> Option<ViaRef> {
+    flow.ann.via.as_ref().map(|(t, far, geo)| ViaRef {
+        kind: t.kind.as_str(),
+        ip: *far,
+        country: geo.country,
+        asn: geo.asn,
+        depth: t.depth,
+    })
 }
 
 fn device_ref(flow: &Flow<FlowState>) -> DeviceRef {

@@ -113,6 +113,21 @@ pub struct RemoteRef {
     pub geo_source: Option<String>,
 }
 
+/// The tunnel a flow was carried in: where its traffic really leaves.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViaRef {
+    /// gre, erspan, ipip, 6in4, 4in6, ip6ip6, vxlan, geneve, gtpu or teredo (the outermost).
+    pub kind: &'static str,
+    /// The tunnel endpoint on the far side (the outer address that is not local).
+    pub ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<CountryCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    /// Levels of encapsulation opened.
+    pub depth: u8,
+}
+
 /// Where in the input an event was triggered.
 #[derive(Clone, Debug, Serialize)]
 pub struct SourceRef {
@@ -132,6 +147,9 @@ pub struct Alert {
     pub rule: RuleRef,
     pub device: DeviceRef,
     pub remote: RemoteRef,
+    /// The tunnel that carried the flow, when it was decapsulated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<ViaRef>,
     pub transport: Transport,
     /// What the payload was recognised as: tls, dtls, quic, ssh, http, dns or unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +178,9 @@ pub struct FlowRecord {
     pub end_reason: &'static str,
     pub device: DeviceRef,
     pub remote: RemoteRef,
+    /// The tunnel that carried the flow, when it was decapsulated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<ViaRef>,
     pub transport: Transport,
     /// Both endpoints are local: not egress.
     pub internal: bool,
@@ -317,6 +338,11 @@ pub struct RunCounters {
     pub unsupported_link_types: BTreeMap<u32, u64>,
     pub fragments: u64,
     pub fragments_unmatched: u64,
+    /// Packets taken out of tunnels, by kind (one per level opened).
+    pub tunnels: BTreeMap<&'static str, u64>,
+    pub tunnel_malformed: u64,
+    pub tunnel_not_decoded: u64,
+    pub tunnel_depth_exceeded: u64,
     pub dns_responses: u64,
     pub dns_malformed: u64,
     pub dns_cache_evicted: u64,
