@@ -509,6 +509,7 @@ impl Core<'_> {
             transport: flow.transport,
             country: flow.ann.geo.country,
             asn: flow.ann.geo.asn,
+            as_org: flow.ann.geo.as_org.as_deref(),
             hostname: insight.hostname.as_ref().map(|h| &*h.name),
             queried_name: insight.dns.as_ref().map(|d| &*d.query),
             encrypted: insight.encrypted(ended),

@@ -7,9 +7,9 @@ use std::time::Instant;
 use clap::{Args, Subcommand, ValueEnum};
 
 use egresswatch::event::Rfc3339;
-use egresswatch::geoip::DatabaseInfo;
 use egresswatch::geoip::writer::csv::{self, Columns, CsvOptions, CsvStats, Layout};
 use egresswatch::geoip::writer::{IpVersion, MmdbWriter};
+use egresswatch::geoip::{self, DatabaseInfo, NetworkCount};
 
 use super::{Failure, GeoipArgs};
 
@@ -17,7 +17,8 @@ use super::{Failure, GeoipArgs};
 pub enum GeoipCommand {
     /// Build a MaxMind DB (.mmdb) file from CSV ranges (see docs/geoip.md).
     Build(BuildArgs),
-    /// Show the GeoIP databases in use: name, type, build date, size.
+    /// Show the GeoIP databases in use: name, type, build date, networks, size; warn about old
+    /// ones.
     Info(InfoArgs),
 }
 
@@ -64,6 +65,10 @@ pub struct BuildArgs {
     /// the layout's fields right after the range or CIDR.
     #[arg(long, value_name = "SPEC")]
     pub columns: Option<String>,
+    /// The build_epoch metadata, seconds since the Unix epoch (default: now). Set it to the date
+    /// of the data for a reproducible file whose age `geoip info` reports truthfully.
+    #[arg(long, value_name = "SECONDS")]
+    pub build_epoch: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -95,6 +100,9 @@ fn build(args: &BuildArgs) -> Result<u8, Failure> {
         .clone()
         .unwrap_or_else(|| layout.default_database_type().to_owned());
     let mut writer = MmdbWriter::new(database_type, IpVersion::V6);
+    if let Some(epoch) = args.build_epoch {
+        writer.build_epoch(epoch);
+    }
     let mut stats = CsvStats::default();
     for input in &args.inputs {
         csv::read_file(input, &options, &mut writer, &mut stats)
@@ -149,6 +157,16 @@ struct InfoLine<'a> {
     #[serde(flatten)]
     info: &'a DatabaseInfo,
     build_date: String,
+    /// Networks with data (walked), or the distinct networks of overrides and overlays.
+    networks: Option<usize>,
+    /// The walk stopped early: `networks` is a lower bound.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    networks_truncated: bool,
+    /// Whole days since the build date; absent for overrides and overlays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_days: Option<u64>,
+    /// Older than `--max-age-days`.
+    stale: bool,
 }
 
 fn build_date(info: &DatabaseInfo) -> String {
@@ -159,28 +177,55 @@ fn build_date(info: &DatabaseInfo) -> String {
 }
 
 fn info(args: &InfoArgs) -> Result<u8, Failure> {
-    let resolver = args.geoip.open()?;
+    let resolver = args.geoip.open_quietly()?;
+    let counts = resolver.network_counts()?;
+    let now = geoip::now_epoch();
+    let max_age = args.geoip.geoip_max_age_days;
     let mut out = std::io::stdout().lock();
-    for database in resolver.databases() {
+    for (i, database) in resolver.databases().iter().enumerate() {
+        let count: Option<&NetworkCount> = counts.get(i);
+        let age_days = database.age_days(now);
+        let stale = age_days.is_some_and(|age| age > max_age);
         let line = if args.json {
             let line = InfoLine {
                 info: database,
                 build_date: build_date(database),
+                networks: count.map(|c| c.networks),
+                networks_truncated: count.is_some_and(|c| c.truncated),
+                age_days,
+                stale,
             };
             serde_json::to_string(&line).map_err(|e| Failure::Usage(e.to_string()))?
         } else {
             let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-            format!(
-                "{}\n  database_type: {}\n  build date:    {}\n  ip_version:    {}\n  \
-                 node_count:    {}\n  record_size:   {}\n  size:          {} bytes",
+            let networks = count.map(|c| {
+                if c.truncated {
+                    format!("at least {} (walk stopped early)", c.networks)
+                } else {
+                    c.networks.to_string()
+                }
+            });
+            let age = age_days.map_or_else(String::new, |a| format!(" ({a} days ago)"));
+            let mut text = format!(
+                "{}\n  database_type: {}\n  build date:    {}{age}\n  ip_version:    {}\n  \
+                 node_count:    {}\n  record_size:   {}\n  networks:      {}\n  \
+                 size:          {} bytes",
                 database.name,
                 database.database_type,
                 build_date(database),
                 show(database.ip_version.map(|v| v.to_string())),
                 show(database.node_count.map(|v| v.to_string())),
                 show(database.record_size.map(|v| v.to_string())),
+                show(networks),
                 show(database.size_bytes.map(|v| v.to_string())),
-            )
+            );
+            if stale {
+                text.push_str(&format!(
+                    "\n  warning:       built more than {max_age} days ago: its answers may be out \
+                     of date; update it (see geoip/README.md)"
+                ));
+            }
+            text
         };
         if writeln!(out, "{line}").is_err() {
             break;

@@ -38,6 +38,10 @@ struct Answer<'a> {
     country_source: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     asn_source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registered_country_source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a str>,
 }
 
 pub fn run(args: &LookupArgs) -> Result<u8, Failure> {
@@ -76,6 +80,8 @@ pub fn run(args: &LookupArgs) -> Result<u8, Failure> {
             as_org: info.as_org.as_deref(),
             country_source: name(info.country_source),
             asn_source: name(info.asn_source),
+            registered_country_source: name(info.registered_country_source),
+            label: info.label.as_deref(),
         };
         let line = serde_json::to_string(&answer).map_err(|e| Failure::Usage(e.to_string()))?;
         if writeln!(out, "{line}").is_err() {

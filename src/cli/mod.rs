@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use egresswatch::capture::CaptureError;
-use egresswatch::geoip::{GeoipError, Resolver};
+use egresswatch::geoip::{self as geo, GeoipError, Overlay, Resolver};
 use egresswatch::policy::{CliRules, Policy, PolicyError};
 use egresswatch::sink::SinkError;
 
@@ -27,12 +27,15 @@ Exit codes:
   3  a capture was unreadable or damaged (what was read before the damage is still processed,
      reported and written)";
 
-/// Shown by `--version`: the embedded data's licence asks for attribution.
+/// Shown by `--version`: the embedded data's licences ask for attribution.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    "\nEmbedded IP-to-country data: (c) Number Resource Organization (NRO), https://www.nro.net/,",
-    "\nCC BY 4.0 (https://creativecommons.org/licenses/by/4.0/); compiled by ip-location-db",
-    "\n(https://github.com/sapics/ip-location-db, CC0-1.0). See geoip/README.md."
+    "\nEmbedded IP-to-country and registered-country data: (c) Number Resource Organization",
+    "\n(NRO), https://www.nro.net/, CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/).",
+    "\nEmbedded IP-to-ASN data: RouteViews (https://www.routeviews.org/), DB-IP",
+    "\n(IP Geolocation by DB-IP, https://db-ip.com) and the NRO, CC BY 4.0, with modifications.",
+    "\nAll compiled by ip-location-db (https://github.com/sapics/ip-location-db). See",
+    "\ngeoip/README.md."
 );
 
 #[derive(Parser, Debug)]
@@ -117,21 +120,77 @@ impl PolicyArgs {
 }
 
 /// Options that choose the GeoIP databases.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct GeoipArgs {
     /// Use this MaxMind-format database instead of the embedded one (repeatable; for each field
     /// the first database that has it answers).
     #[arg(long = "geoip-db", value_name = "PATH")]
     pub geoip_db: Vec<PathBuf>,
+    /// A lab overlay: CSV rows `cidr,country,asn,org,label` that win over the databases (policy
+    /// geoip_overrides still win over it). Repeatable; the first overlay that has a field answers.
+    #[arg(long = "geoip-overlay", value_name = "FILE")]
+    pub geoip_overlay: Vec<PathBuf>,
+    /// Warn about databases built more than this many days ago.
+    #[arg(
+        long = "geoip-max-age-days",
+        visible_alias = "max-age-days",
+        value_name = "DAYS",
+        default_value_t = geo::GEOIP_MAX_AGE_DAYS_DEFAULT
+    )]
+    pub geoip_max_age_days: u64,
+}
+
+impl Default for GeoipArgs {
+    fn default() -> GeoipArgs {
+        GeoipArgs {
+            geoip_db: Vec::new(),
+            geoip_overlay: Vec::new(),
+            geoip_max_age_days: geo::GEOIP_MAX_AGE_DAYS_DEFAULT,
+        }
+    }
 }
 
 impl GeoipArgs {
+    /// The resolver these options describe, with a warning in the log for each database older
+    /// than `--geoip-max-age-days`.
     pub fn open(&self) -> Result<Resolver, Failure> {
-        Ok(if self.geoip_db.is_empty() {
+        let resolver = self.open_quietly()?;
+        for (db, age) in self.stale(&resolver) {
+            tracing::warn!(
+                "GeoIP database {} was built {age} days ago (more than {} days): its answers may \
+                 be out of date; update it (see geoip/README.md) or raise --geoip-max-age-days",
+                db.name,
+                self.geoip_max_age_days
+            );
+        }
+        Ok(resolver)
+    }
+
+    /// [`GeoipArgs::open`] without the warnings.
+    pub fn open_quietly(&self) -> Result<Resolver, Failure> {
+        let mut resolver = if self.geoip_db.is_empty() {
             Resolver::embedded()?
         } else {
             Resolver::open(&self.geoip_db)?
-        })
+        };
+        if !self.geoip_overlay.is_empty() {
+            let overlays = self
+                .geoip_overlay
+                .iter()
+                .map(|path| Overlay::load(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            resolver.set_overlays(overlays);
+        }
+        Ok(resolver)
+    }
+
+    /// The databases of `resolver` older than `--geoip-max-age-days`, with their age in days.
+    pub fn stale<'r>(&self, resolver: &'r Resolver) -> Vec<(&'r geo::DatabaseInfo, u64)> {
+        geo::stale_databases(
+            resolver.databases(),
+            geo::now_epoch(),
+            self.geoip_max_age_days,
+        )
     }
 }
 

@@ -84,6 +84,8 @@ pub(crate) struct WalkSummary {
     pub records: usize,
     /// Records with at least one field egresswatch reads.
     pub known: usize,
+    /// Networks with a record.
+    pub with_data: usize,
     /// Whether the walk stopped at [`DATABASE_WALK_MAX_NETWORKS`].
     pub truncated: bool,
 }
@@ -252,6 +254,7 @@ impl Database {
             let Some(offset) = network.offset() else {
                 continue;
             };
+            summary.with_data += 1;
             let slot = decoded.get_mut(offset % WALK_DECODED_SLOTS);
             match slot {
                 Some(seen) if *seen == offset => continue,

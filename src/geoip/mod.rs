@@ -12,12 +12,14 @@
 //!   answer from that database; the other databases are still asked.
 //! - For each field group (country, registered country, ASN with its organisation) the first
 //!   database in order that has it answers, and [`GeoInfo`] records which one.
-//! - Overrides win over every database, for any address, longest prefix first.
+//! - Overrides win over every database, for any address, longest prefix first; lab overlays
+//!   ([`Overlay`]) come next, in the order given, then the databases.
 //! - Memory is bounded: the cache holds at most [`GEOIP_CACHE_MAX_ENTRIES`] addresses.
 //!
 //! Left to others: which databases to use (CLI/config), what a country means (policy).
 
 mod database;
+mod overlay;
 mod overrides;
 mod record;
 mod special;
@@ -34,6 +36,7 @@ use database::Database;
 use overrides::OverrideTable;
 
 pub use database::{DATABASE_MAX_BYTES, DATABASE_WALK_MAX_NETWORKS};
+pub use overlay::{OVERLAY_DATABASE_TYPE, OVERLAY_MAX_BYTES, OVERLAY_NAME_PREFIX, Overlay};
 pub use special::is_public;
 
 /// The embedded default database: ip-location-db's geo-whois-asn-country (see geoip/README.md for
@@ -45,6 +48,40 @@ static EMBEDDED_DATABASE: &[u8] = include_bytes!(concat!(
 
 /// How the embedded database is named in [`DatabaseInfo::name`].
 pub const EMBEDDED_DATABASE_NAME: &str = "embedded:geo-whois-asn-country.mmdb";
+
+/// The embedded ASN database: ip-location-db's `asn` CSV (RouteViews, the RIRs and DB-IP), built
+/// with [`writer`] in the GeoLite2-ASN layout (see geoip/README.md).
+static EMBEDDED_ASN_DATABASE: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/geoip/asn.mmdb"));
+
+/// How the embedded ASN database is named in [`DatabaseInfo::name`].
+pub const EMBEDDED_ASN_DATABASE_NAME: &str = "embedded:asn.mmdb";
+
+/// The embedded registered-country database: ip-location-db's `asn-country` CSV (the RIRs'
+/// delegations), built with [`writer`] into `registered_country` only (see geoip/README.md).
+static EMBEDDED_REGISTERED_DATABASE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/geoip/asn-country.mmdb"
+));
+
+/// How the embedded registered-country database is named in [`DatabaseInfo::name`].
+pub const EMBEDDED_REGISTERED_DATABASE_NAME: &str = "embedded:asn-country.mmdb";
+
+/// The databases [`Resolver::embedded`] opens, in look-up order.
+const EMBEDDED_DATABASES: [(&str, &[u8]); 3] = [
+    (EMBEDDED_DATABASE_NAME, EMBEDDED_DATABASE),
+    (EMBEDDED_ASN_DATABASE_NAME, EMBEDDED_ASN_DATABASE),
+    (
+        EMBEDDED_REGISTERED_DATABASE_NAME,
+        EMBEDDED_REGISTERED_DATABASE,
+    ),
+];
+
+/// A database older than this many days (by its `build_epoch`) is reported as stale, by
+/// `geoip info` and at the start of a replay, unless the user gives another limit.
+pub const GEOIP_MAX_AGE_DAYS_DEFAULT: u64 = 180;
+
+const SECONDS_PER_DAY: u64 = 86_400;
 
 /// How the overrides are named in [`DatabaseInfo::name`].
 pub const OVERRIDES_NAME: &str = "overrides";
@@ -120,6 +157,10 @@ pub struct GeoInfo {
     pub country_source: Option<u16>,
     /// Index into [`Resolver::databases`] of the database that gave the ASN.
     pub asn_source: Option<u16>,
+    /// Index into [`Resolver::databases`] of the database that gave the registered country.
+    pub registered_country_source: Option<u16>,
+    /// The label of the overlay row that answered any field, if it has one.
+    pub label: Option<Arc<str>>,
 }
 
 /// A lab override: addresses in `net` get these answers before any database is asked.
@@ -155,6 +196,18 @@ pub struct DatabaseInfo {
 }
 
 impl DatabaseInfo {
+    /// Whether this entry is a database file (embedded or given), not overrides or an overlay.
+    pub fn is_database(&self) -> bool {
+        self.node_count.is_some()
+    }
+
+    /// Whole days from the build date to `now` (seconds since the Unix epoch); `None` for
+    /// overrides and overlays, and 0 for a build date in the future.
+    pub fn age_days(&self, now: u64) -> Option<u64> {
+        self.is_database()
+            .then(|| now.saturating_sub(self.build_epoch) / SECONDS_PER_DAY)
+    }
+
     fn overrides() -> DatabaseInfo {
         DatabaseInfo {
             name: OVERRIDES_NAME.to_owned(),
@@ -216,6 +269,13 @@ pub enum GeoipError {
     /// The database holds no records at all.
     #[error("{path}: the {database_type:?} database has no records; give a database with data")]
     Empty { path: String, database_type: String },
+    /// A lab overlay row is wrong (line 0: the file as a whole).
+    #[error("{path}:{line}: {message}")]
+    Overlay {
+        path: String,
+        line: u64,
+        message: String,
+    },
     /// More files than [`GEOIP_MAX_DATABASES`].
     #[error(
         "{count} GeoIP databases given; egresswatch uses at most {max}: drop the ones that add nothing"
@@ -239,23 +299,29 @@ pub struct GeoipStats {
 /// Looks addresses up in the configured databases, with overrides first and a cache in front.
 pub struct Resolver {
     /// What [`Resolver::databases`] returns: the overrides entry first when overrides are set,
-    /// then one entry per database in `readers`.
+    /// then one entry per overlay, then one entry per database in `readers`.
     databases: Vec<DatabaseInfo>,
     readers: Vec<Database>,
     overrides: OverrideTable,
+    overlays: Vec<Overlay>,
     cache: HashMap<IpAddr, GeoInfo>,
     org_names: HashSet<Arc<str>>,
     stats: GeoipStats,
 }
 
 impl Resolver {
-    /// The databases compiled into the binary.
+    /// The databases compiled into the binary: country ([`EMBEDDED_DATABASE_NAME`]), ASN and
+    /// organisation ([`EMBEDDED_ASN_DATABASE_NAME`]), registered country
+    /// ([`EMBEDDED_REGISTERED_DATABASE_NAME`]), in that order.
     ///
-    /// Cheap (a few milliseconds): reads the metadata and nothing else. The embedded database is
-    /// checked by this module's tests instead.
+    /// Cheap (a few milliseconds): reads the metadata and nothing else. The embedded databases
+    /// are checked by this module's tests instead.
     pub fn embedded() -> Result<Resolver, GeoipError> {
-        let database = Database::from_static(EMBEDDED_DATABASE_NAME, EMBEDDED_DATABASE)?;
-        Ok(Resolver::with_databases(vec![database]))
+        let readers = EMBEDDED_DATABASES
+            .iter()
+            .map(|(name, bytes)| Database::from_static(name, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Resolver::with_databases(readers))
     }
 
     /// Opens database files in order; for each field the first database that has it answers.
@@ -284,6 +350,7 @@ impl Resolver {
             databases: readers.iter().map(|db| db.info().clone()).collect(),
             readers,
             overrides: OverrideTable::default(),
+            overlays: Vec::new(),
             cache: HashMap::new(),
             org_names: HashSet::new(),
             stats: GeoipStats::default(),
@@ -308,6 +375,49 @@ impl Resolver {
         self.overrides.len() > 0
     }
 
+    /// Installs lab overlays, which win over every database but not over the overrides; for each
+    /// field the first overlay in order that has it answers. Replaces earlier overlays and
+    /// empties the cache. [`Resolver::databases`] lists each as `overlay:FILE`, after the
+    /// overrides entry.
+    pub fn set_overlays(&mut self, overlays: Vec<Overlay>) {
+        let first = usize::from(self.has_overrides());
+        let old = self.overlays.len();
+        self.databases
+            .drain(first..first.saturating_add(old).min(self.databases.len()));
+        let infos: Vec<DatabaseInfo> = overlays.iter().map(Overlay::info).collect();
+        self.databases.splice(first..first, infos);
+        self.overlays = overlays;
+        self.cache.clear();
+    }
+
+    /// Networks held by each entry of [`Resolver::databases`], in the same order: for a database,
+    /// the networks with data found by walking its search tree (up to
+    /// [`DATABASE_WALK_MAX_NETWORKS`] networks visited, then `truncated`); for the overrides and
+    /// overlays, their distinct networks. Walks every tree: for `geoip info`, not for start-up.
+    pub fn network_counts(&self) -> Result<Vec<NetworkCount>, GeoipError> {
+        let mut counts = Vec::with_capacity(self.databases.len());
+        if self.has_overrides() {
+            counts.push(NetworkCount {
+                networks: self.overrides.len(),
+                truncated: false,
+            });
+        }
+        for overlay in &self.overlays {
+            counts.push(NetworkCount {
+                networks: overlay.networks(),
+                truncated: false,
+            });
+        }
+        for reader in &self.readers {
+            let walk = reader.walk()?;
+            counts.push(NetworkCount {
+                networks: walk.with_data,
+                truncated: walk.truncated,
+            });
+        }
+        Ok(counts)
+    }
+
     /// What is known about `ip`. Non-public addresses get an empty answer unless an override
     /// covers them. IPv4-mapped IPv6 addresses are looked up as IPv4.
     pub fn lookup(&mut self, ip: IpAddr) -> GeoInfo {
@@ -326,26 +436,39 @@ impl Resolver {
         info
     }
 
-    /// Asks the overrides, then (for public addresses) the databases in order.
+    /// Asks the overrides, then the overlays, then (for public addresses) the databases in order.
     fn resolve(&mut self, ip: IpAddr) -> GeoInfo {
         let mut info = GeoInfo::default();
-        if let Some(answer) = self.overrides.lookup(ip) {
-            // The overrides entry is always first in `databases` when there are overrides.
-            let source = Some(0);
-            if answer.country.is_some() {
+        // The overrides entry is always first in `databases` when there are overrides; the
+        // overlays follow it.
+        let tables = std::iter::once(&self.overrides)
+            .filter(|_| self.has_overrides())
+            .chain(self.overlays.iter().map(Overlay::table));
+        for (i, table) in tables.enumerate() {
+            let Some(answer) = table.lookup(ip) else {
+                continue;
+            };
+            let source = u16::try_from(i).ok();
+            let mut used = false;
+            if info.country_source.is_none() && answer.country.is_some() {
                 info.country = answer.country;
                 info.country_source = source;
+                used = true;
             }
-            if answer.asn.is_some() || answer.as_org.is_some() {
+            if info.asn_source.is_none() && (answer.asn.is_some() || answer.as_org.is_some()) {
                 info.asn = answer.asn;
                 info.as_org.clone_from(&answer.as_org);
                 info.asn_source = source;
+                used = true;
+            }
+            if used && info.label.is_none() {
+                info.label.clone_from(&answer.label);
             }
         }
         if !is_public(ip) {
             return info;
         }
-        let first_index = usize::from(self.has_overrides());
+        let first_index = usize::from(self.has_overrides()) + self.overlays.len();
         let mut registered_done = false;
         for (i, database) in self.readers.iter().enumerate() {
             if info.country_source.is_some() && info.asn_source.is_some() && registered_done {
@@ -368,6 +491,7 @@ impl Resolver {
             }
             if !registered_done && fields.registered_country.is_some() {
                 info.registered_country = fields.registered_country;
+                info.registered_country_source = source;
                 registered_done = true;
             }
             if info.asn_source.is_none() && fields.has_as() {
@@ -408,6 +532,37 @@ impl Resolver {
     pub fn stats(&self) -> GeoipStats {
         self.stats
     }
+}
+
+/// How many networks one entry of [`Resolver::databases`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NetworkCount {
+    /// Networks with data (for a database, found by walking its search tree).
+    pub networks: usize,
+    /// Whether the walk stopped at [`DATABASE_WALK_MAX_NETWORKS`] networks visited, so that
+    /// `networks` is a lower bound.
+    pub truncated: bool,
+}
+
+/// The databases among `databases` built more than `max_age_days` whole days before `now`
+/// (seconds since the Unix epoch), with their age in days. Overrides and overlays have no age.
+pub fn stale_databases(
+    databases: &[DatabaseInfo],
+    now: u64,
+    max_age_days: u64,
+) -> Vec<(&DatabaseInfo, u64)> {
+    databases
+        .iter()
+        .filter_map(|db| db.age_days(now).map(|age| (db, age)))
+        .filter(|(_, age)| *age > max_age_days)
+        .collect()
+}
+
+/// Seconds since the Unix epoch now (0 if the clock is before 1970).
+pub fn now_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// One shared allocation per distinct organisation name.

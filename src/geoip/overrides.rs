@@ -18,6 +18,8 @@ pub(crate) struct OverrideAnswer {
     pub country: Option<CountryCode>,
     pub asn: Option<u32>,
     pub as_org: Option<Arc<str>>,
+    /// The overlay row's label, if it has one (policy overrides have none).
+    pub label: Option<Arc<str>>,
 }
 
 /// Overrides compiled for lookup.
@@ -34,13 +36,19 @@ impl OverrideTable {
     /// Compiles `overrides`. When two have the same network, the later one wins, as a later line
     /// of a configuration file does.
     pub fn new(overrides: Vec<GeoOverride>) -> OverrideTable {
+        Self::with_labels(overrides.into_iter().map(|o| (o, None)).collect())
+    }
+
+    /// [`OverrideTable::new`] for entries that may carry a label.
+    pub fn with_labels(entries: Vec<(GeoOverride, Option<String>)>) -> OverrideTable {
         let mut table = OverrideTable::default();
-        for o in overrides {
+        for (o, label) in entries {
             let net = o.net.trunc();
             let answer = OverrideAnswer {
                 country: o.country,
                 asn: o.asn,
                 as_org: o.as_org.map(Arc::from),
+                label: label.map(Arc::from),
             };
             let levels = match net {
                 IpNet::V4(_) => &mut table.v4,

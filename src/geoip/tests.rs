@@ -54,16 +54,136 @@ fn embedded_database_opens_fast() {
 }
 
 #[test]
-fn embedded_database_passes_the_checks_files_get() {
-    let database = Database::from_static(EMBEDDED_DATABASE_NAME, EMBEDDED_DATABASE).unwrap();
-    let started = Instant::now();
-    let walk = database.check().unwrap();
-    eprintln!(
-        "walk of the embedded database: {walk:?} in {:?}",
-        started.elapsed()
+fn embedded_databases_pass_the_checks_files_get() {
+    for (name, bytes) in EMBEDDED_DATABASES {
+        let database = Database::from_static(name, bytes).unwrap();
+        let started = Instant::now();
+        let walk = database.check().unwrap();
+        eprintln!("walk of {name}: {walk:?} in {:?}", started.elapsed());
+        assert!(!walk.truncated, "the walk must cover {name}");
+        assert_eq!(walk.known, walk.records, "{name}");
+    }
+}
+
+#[test]
+fn embedded_databases_are_listed_in_order() {
+    let resolver = Resolver::embedded().unwrap();
+    let names: Vec<&str> = resolver
+        .databases()
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            EMBEDDED_DATABASE_NAME,
+            EMBEDDED_ASN_DATABASE_NAME,
+            EMBEDDED_REGISTERED_DATABASE_NAME
+        ]
     );
-    assert!(!walk.truncated, "the walk must cover the embedded database");
-    assert_eq!(walk.known, walk.records);
+    let asn = &resolver.databases()[1];
+    assert_eq!(asn.database_type, "ip-location-db-asn");
+    // ip-location-db asn 2.3.2026061719: 2026-06-17T19:00:00Z (see geoip/README.md).
+    assert_eq!(asn.build_epoch, 1_781_722_800);
+}
+
+#[test]
+fn embedded_asn_and_registered_country_known_answers() {
+    let mut resolver = Resolver::embedded().unwrap();
+    let alibaba = resolver.lookup(ip("8.209.73.197"));
+    assert_eq!(alibaba.asn, Some(45_102));
+    assert_eq!(
+        alibaba.as_org.as_deref(),
+        Some("Alibaba (US) Technology Co., Ltd.")
+    );
+    assert_eq!(alibaba.asn_source, Some(1));
+    // The RIR data registers this block in SG, not US where the holder is incorporated.
+    assert_eq!(alibaba.registered_country, cc("SG"));
+    assert_eq!(alibaba.registered_country_source, Some(2));
+    let cloudflare = resolver.lookup(ip("1.1.1.1"));
+    assert_eq!(cloudflare.asn, Some(13_335));
+    let google6 = resolver.lookup(ip("2001:4860:4860::8888"));
+    assert_eq!(google6.asn, Some(15_169));
+    assert_eq!(google6.registered_country, cc("US"));
+    let chinanet = resolver.lookup(ip("114.114.114.114"));
+    assert!(chinanet.asn.is_some());
+    assert_eq!(resolver.lookup(ip("10.0.0.1")), GeoInfo::default());
+}
+
+#[test]
+fn overlays_come_after_overrides_and_before_databases() {
+    let mut resolver = Resolver::embedded().unwrap();
+    let lab = Overlay::parse(
+        "lab.csv",
+        "cidr,country,asn,org,label\n8.209.73.0/24,DE,64512,Lab proxy,mitm\n10.9.0.0/16,NL,,,\n8.8.8.0/24,,64513,,\n",
+    )
+    .unwrap();
+    let second = Overlay::parse("second.csv", "8.209.73.197,FR,,,second\n").unwrap();
+    resolver.set_overlays(vec![lab, second]);
+    let names =
+        |r: &Resolver| -> Vec<String> { r.databases().iter().map(|d| d.name.clone()).collect() };
+    assert_eq!(
+        names(&resolver)[..2],
+        ["overlay:lab.csv", "overlay:second.csv"]
+    );
+    let proxy = resolver.lookup(ip("8.209.73.197"));
+    assert_eq!((proxy.country, proxy.asn), (cc("DE"), Some(64_512)));
+    assert_eq!((proxy.country_source, proxy.asn_source), (Some(0), Some(0)));
+    assert_eq!(proxy.label.as_deref(), Some("mitm"));
+    // The databases still answer what the overlay does not give.
+    assert_eq!(proxy.registered_country, cc("SG"));
+    // Private addresses get overlay answers too, and nothing from the databases.
+    let private = resolver.lookup(ip("10.9.1.1"));
+    assert_eq!((private.country, private.asn), (cc("NL"), None));
+    // An overlay that gives only the ASN leaves the country to the databases.
+    let google = resolver.lookup(ip("8.8.8.8"));
+    assert_eq!((google.country, google.asn), (cc("US"), Some(64_513)));
+    assert_eq!(google.country_source, Some(2));
+    assert_eq!(google.label, None);
+
+    // Policy overrides win over overlays; the overlays stay after them.
+    resolver.set_overrides(vec![GeoOverride {
+        net: "8.209.73.0/24".parse().unwrap(),
+        country: cc("JP"),
+        asn: None,
+        as_org: None,
+    }]);
+    assert_eq!(
+        names(&resolver)[..3],
+        [OVERRIDES_NAME, "overlay:lab.csv", "overlay:second.csv"]
+    );
+    let proxy = resolver.lookup(ip("8.209.73.197"));
+    assert_eq!((proxy.country, proxy.asn), (cc("JP"), Some(64_512)));
+    assert_eq!((proxy.country_source, proxy.asn_source), (Some(0), Some(1)));
+    // Replacing the overlays keeps the overrides first.
+    resolver.set_overlays(Vec::new());
+    assert_eq!(names(&resolver).len(), 4);
+    assert_eq!(resolver.lookup(ip("8.209.73.197")).asn, Some(45_102));
+    let counts = resolver.network_counts().unwrap();
+    assert_eq!(counts.len(), 4);
+    assert_eq!(counts[0].networks, 1);
+    assert!(
+        counts[1..]
+            .iter()
+            .all(|c| c.networks > 100_000 && !c.truncated)
+    );
+}
+
+#[test]
+fn stale_databases_by_build_date() {
+    let resolver = Resolver::embedded().unwrap();
+    let built = resolver.databases()[1].build_epoch;
+    let day = 86_400;
+    assert!(stale_databases(resolver.databases(), built + 180 * day, 180).is_empty());
+    let stale = stale_databases(resolver.databases(), built + 181 * day, 180);
+    assert!(
+        stale
+            .iter()
+            .any(|(db, age)| db.name == EMBEDDED_ASN_DATABASE_NAME && *age == 181)
+    );
+    // A build date in the future is age 0; overrides and overlays have no age.
+    assert_eq!(resolver.databases()[1].age_days(built - day), Some(0));
+    assert_eq!(DatabaseInfo::overrides().age_days(built), None);
 }
 
 #[test]
@@ -78,7 +198,7 @@ fn embedded_database_known_answers() {
     assert_eq!(country(&mut resolver, "::ffff:8.8.8.8"), cc("US"));
     let google = resolver.lookup(ip("8.8.8.8"));
     assert_eq!(google.country_source, Some(0));
-    assert_eq!((google.asn, google.asn_source), (None, None));
+    assert_eq!((google.asn, google.asn_source), (Some(15_169), Some(1)));
     assert_eq!(resolver.lookup(ip("10.0.0.1")), GeoInfo::default());
     assert_eq!(resolver.lookup(ip("198.18.0.5")), GeoInfo::default());
     assert_eq!(resolver.lookup(ip("fe80::1")), GeoInfo::default());
@@ -119,7 +239,15 @@ fn overrides_win_for_any_address() {
         .iter()
         .map(|d| d.name.as_str())
         .collect();
-    assert_eq!(names, [OVERRIDES_NAME, EMBEDDED_DATABASE_NAME]);
+    assert_eq!(
+        names,
+        [
+            OVERRIDES_NAME,
+            EMBEDDED_DATABASE_NAME,
+            EMBEDDED_ASN_DATABASE_NAME,
+            EMBEDDED_REGISTERED_DATABASE_NAME
+        ]
+    );
     assert_eq!(
         resolver.databases().first().unwrap().database_type,
         OVERRIDES_DATABASE_TYPE
@@ -141,7 +269,7 @@ fn overrides_win_for_any_address() {
 
     // Replacing the overrides drops the old answers from the cache.
     resolver.set_overrides(Vec::new());
-    assert_eq!(resolver.databases().len(), 1);
+    assert_eq!(resolver.databases().len(), EMBEDDED_DATABASES.len());
     assert_eq!(country(&mut resolver, "198.18.0.5"), None);
     let google = resolver.lookup(ip("8.8.8.8"));
     assert_eq!((google.country, google.country_source), (cc("US"), Some(0)));

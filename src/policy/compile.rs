@@ -6,19 +6,24 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
+use std::path::Path;
 use std::str::FromStr;
 
 use ipnet::IpNet;
 use toml::Spanned;
 
 use super::countries::{self, CountrySet, EEA_EXTRA, EU};
-use super::matcher::{Conditions, CountryCond, DomainPattern};
-use super::model::{IntOrStr, RawDevice, RawOverride, RawPolicy, RawRule, SpannedList};
+use super::matcher::{Conditions, CountryCond, DomainPattern, OperatorCond, OrgPattern};
+use super::model::{
+    IntOrStr, RawDevice, RawOperator, RawOperatorsFile, RawOverride, RawPolicy, RawRule,
+    SpannedList,
+};
 use super::template::Template;
 use super::{
-    Action, DEDUP_WINDOW_DEFAULT_NS, DEDUP_WINDOW_MAX_NS, DEFAULT_PROFILE, Device, DeviceSelector,
-    NAME_MAX_CHARS, PLAINTEXT_FOREIGN_RULE, PLAINTEXT_FOREIGN_SEVERITY_DEFAULT, POLICY_MAX_BYTES,
-    Policy, PolicyError, Rule, Severity,
+    Action, DEDUP_WINDOW_DEFAULT_NS, DEDUP_WINDOW_MAX_NS, DEFAULT_PROFILE, DENY_OPERATORS_RULE,
+    Device, DeviceSelector, INCLUDE_OPERATORS_MAX, NAME_MAX_CHARS, OperatorGroup,
+    PLAINTEXT_FOREIGN_RULE, PLAINTEXT_FOREIGN_SEVERITY_DEFAULT, POLICY_MAX_BYTES, Policy,
+    PolicyError, Rule, Severity,
 };
 use crate::decode::{Mac, Transport};
 use crate::geoip::GeoOverride;
@@ -410,7 +415,14 @@ fn syntax_error(src: &Src<'_>, e: &toml::de::Error) -> PolicyError {
 
 /// Parses and validates a policy. `cli_home` (from `--home`) joins the home set before rules
 /// are checked, so a file may use `home` with the home countries given on the command line.
-pub fn compile(src: &Src<'_>, source: String, cli_home: &[String]) -> Result<Policy, PolicyError> {
+/// `base` is the folder `include_operators` paths are relative to (the policy file's folder;
+/// `None`: the current directory).
+pub fn compile(
+    src: &Src<'_>,
+    source: String,
+    cli_home: &[String],
+    base: Option<&Path>,
+) -> Result<Policy, PolicyError> {
     if src.text.len() > POLICY_MAX_BYTES {
         return Err(src.whole(format!(
             "policy is {} bytes, more than the limit of {POLICY_MAX_BYTES} bytes (1 MiB): split it or remove unused rules",
@@ -484,6 +496,25 @@ pub fn compile(src: &Src<'_>, source: String, cli_home: &[String]) -> Result<Pol
         .map(|o| compile_override(src, o))
         .collect::<Result<_, _>>()?;
 
+    let mut operators = Operators::default();
+    operators.add(src, &raw.operators)?;
+    if let Some(list) = &raw.include_operators {
+        if list.get_ref().len() > INCLUDE_OPERATORS_MAX {
+            return Err(src.at(
+                list,
+                format!("more than {INCLUDE_OPERATORS_MAX} files in include_operators: merge some"),
+            ));
+        }
+        for item in list.get_ref() {
+            include_operators(src, item, base, &mut operators)?;
+        }
+    }
+    let deny_operators = raw
+        .deny_operators
+        .as_ref()
+        .map(|l| operator_cond(src, "deny_operators", l, &operators))
+        .transpose()?;
+
     let mut profiles: Vec<&str> = devices.iter().map(|d| d.profile.as_str()).collect();
     profiles.push(DEFAULT_PROFILE);
     profiles.sort_unstable();
@@ -492,9 +523,13 @@ pub fn compile(src: &Src<'_>, source: String, cli_home: &[String]) -> Result<Pol
         groups: &groups,
         home,
         profiles: &profiles,
+        operators: &operators,
     };
     let mut ids: HashMap<&str, Range<usize>> = HashMap::new();
-    let mut rules = Vec::with_capacity(raw.rules.len());
+    let mut rules = Vec::with_capacity(raw.rules.len() + 1);
+    if let Some(cond) = deny_operators {
+        rules.push(super::deny_operators_rule(cond));
+    }
     for r in &raw.rules {
         let rule = compile_rule(src, r, &ctx)?;
         if let Some(id) = &r.get_ref().id {
@@ -524,6 +559,7 @@ pub fn compile(src: &Src<'_>, source: String, cli_home: &[String]) -> Result<Pol
         overrides,
         dedup_window_ns,
         groups,
+        operators: operators.groups,
         plaintext_foreign: plaintext_foreign != Some(false),
         plaintext_foreign_severity,
     };
@@ -839,6 +875,231 @@ struct RuleCtx<'a> {
     groups: &'a Groups,
     home: CountrySet,
     profiles: &'a [&'a str],
+    operators: &'a Operators,
+}
+
+/// The longest organisation pattern, in characters.
+const ORG_PATTERN_MAX_CHARS: usize = 256;
+
+/// Operator groups defined so far, with where each name was defined (for duplicate errors).
+#[derive(Default)]
+struct Operators {
+    groups: Vec<OperatorGroup>,
+    /// Lower-case name → "file:line:column" of its definition.
+    defined_at: HashMap<String, String>,
+}
+
+impl Operators {
+    fn get(&self, name: &str) -> Option<&OperatorGroup> {
+        self.groups
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Checks and adds the groups of one `[operators]` table, in file order.
+    fn add(
+        &mut self,
+        src: &Src<'_>,
+        raw: &std::collections::BTreeMap<Spanned<String>, Spanned<RawOperator>>,
+    ) -> Result<(), PolicyError> {
+        let mut defs: Vec<_> = raw.iter().collect();
+        defs.sort_by_key(|(k, _)| k.span().start);
+        for (name, def) in defs {
+            let n = name.get_ref();
+            check_name("operator group name", n).map_err(|m| src.at(name, m))?;
+            let (line, column) = src.position(name.span().start);
+            let here = format!("{}:{line}:{column}", src.file);
+            if let Some(first) = self.defined_at.get(&n.to_ascii_lowercase()) {
+                return Err(src.at(
+                    name,
+                    format!("operator group {n:?} is already defined at {first} (group names ignore case): rename one"),
+                ));
+            }
+            let group = compile_operator(src, n, def)?;
+            self.defined_at.insert(n.to_ascii_lowercase(), here);
+            self.groups.push(group);
+        }
+        Ok(())
+    }
+}
+
+/// Checks an organisation pattern and stores it lower-case.
+pub fn parse_org_pattern(text: &str) -> Result<OrgPattern, String> {
+    if text.trim().is_empty() {
+        return Err("empty organisation pattern: write part of the name with '*' around it, as in \"*alibaba*\"".to_owned());
+    }
+    if text.chars().all(|c| c == '*') {
+        return Err(format!(
+            "{text:?} alone would match every organisation: write part of a name, as in \"*alibaba*\""
+        ));
+    }
+    if text.chars().count() > ORG_PATTERN_MAX_CHARS {
+        return Err(format!(
+            "organisation pattern is longer than {ORG_PATTERN_MAX_CHARS} characters"
+        ));
+    }
+    if let Some(bad) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "organisation pattern {text:?} contains the control character {bad:?}: remove it"
+        ));
+    }
+    Ok(OrgPattern(text.to_ascii_lowercase()))
+}
+
+fn compile_operator(
+    src: &Src<'_>,
+    name: &str,
+    def: &Spanned<RawOperator>,
+) -> Result<OperatorGroup, PolicyError> {
+    let r = def.get_ref();
+    if r.asns.is_none() && r.orgs.is_none() {
+        return Err(src.at(
+            def,
+            format!("operator group {name:?} lists neither asns nor orgs: add asns = [...] or orgs = [\"*name*\"]"),
+        ));
+    }
+    let asns = r
+        .asns
+        .as_ref()
+        .map(|l| asns(src, "asns", l))
+        .transpose()?
+        .unwrap_or_default();
+    let orgs = match &r.orgs {
+        None => Vec::new(),
+        Some(list) => {
+            nonempty(src, "orgs", list)?;
+            list.get_ref()
+                .iter()
+                .map(|o| parse_org_pattern(o.get_ref()).map_err(|m| src.at(o, m)))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    let source = match &r.source {
+        Some(s) if s.get_ref().trim().is_empty() => {
+            return Err(src.at(
+                s,
+                "source is empty: say where the list comes from, or remove the key",
+            ));
+        }
+        Some(s) => Some(s.get_ref().clone()),
+        None => None,
+    };
+    Ok(OperatorGroup {
+        name: name.to_owned(),
+        asns,
+        orgs: orgs.into_iter().map(|p| p.0).collect(),
+        source,
+    })
+}
+
+/// Reads one `include_operators` file (relative to `base`) and adds its groups. Problems inside
+/// the file are reported at their place in it; a file that cannot be read, at the item.
+fn include_operators(
+    src: &Src<'_>,
+    item: &Spanned<String>,
+    base: Option<&Path>,
+    operators: &mut Operators,
+) -> Result<(), PolicyError> {
+    let given = Path::new(item.get_ref());
+    if item.get_ref().trim().is_empty() {
+        return Err(src.at(
+            item,
+            "empty path in include_operators: name a TOML file of [operators.NAME] tables",
+        ));
+    }
+    let path = match base {
+        Some(dir) if given.is_relative() => dir.join(given),
+        _ => given.to_path_buf(),
+    };
+    let cannot = |e: String| {
+        src.at(
+            item,
+            format!(
+                "cannot read the operator groups file {}: {e}; paths are relative to the policy file's folder",
+                path.display()
+            ),
+        )
+    };
+    let file = std::fs::File::open(&path).map_err(|e| cannot(e.to_string()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, POLICY_MAX_BYTES as u64 + 1),
+        &mut bytes,
+    )
+    .map_err(|e| cannot(e.to_string()))?;
+    let name = path.display().to_string();
+    if bytes.len() > POLICY_MAX_BYTES {
+        return Err(cannot(format!(
+            "it is larger than {POLICY_MAX_BYTES} bytes (1 MiB)"
+        )));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = e
+                .as_bytes()
+                .get(..e.utf8_error().valid_up_to())
+                .unwrap_or_default();
+            let good = std::str::from_utf8(good).unwrap_or_default();
+            let inner = Src {
+                text: good,
+                file: &name,
+            };
+            return Err(inner.err(
+                good.len()..good.len(),
+                "the file is not UTF-8 text: save it as UTF-8 (TOML requires it)",
+            ));
+        }
+    };
+    let inner = Src {
+        text: &text,
+        file: &name,
+    };
+    let raw: RawOperatorsFile = toml::from_str(&text).map_err(|e| syntax_error(&inner, &e))?;
+    if raw.operators.is_empty() {
+        return Err(inner.whole(
+            "the file defines no operator groups: add [operators.NAME] tables with asns and orgs",
+        ));
+    }
+    operators.add(&inner, &raw.operators)
+}
+
+/// The union of the named operator groups.
+fn operator_cond(
+    src: &Src<'_>,
+    key: &str,
+    list: &Spanned<SpannedList>,
+    operators: &Operators,
+) -> Result<OperatorCond, PolicyError> {
+    nonempty(src, key, list)?;
+    let mut cond = OperatorCond::default();
+    for item in list.get_ref() {
+        let Some(group) = operators.get(item.get_ref()) else {
+            let known: Vec<&str> = operators.groups.iter().map(|g| g.name.as_str()).collect();
+            let help = if known.is_empty() {
+                "no operator groups are defined: add them under [operators] or with include_operators".to_owned()
+            } else {
+                format!("the operator groups are {}", known.join(", "))
+            };
+            return Err(src.at(
+                item,
+                format!("unknown operator group {:?}: {help}", item.get_ref()),
+            ));
+        };
+        if !cond.names.contains(&group.name) {
+            cond.names.push(group.name.clone());
+        }
+        cond.asns.extend_from_slice(&group.asns);
+        for org in &group.orgs {
+            let pattern = OrgPattern(org.clone());
+            if !cond.orgs.contains(&pattern) {
+                cond.orgs.push(pattern);
+            }
+        }
+    }
+    cond.asns.sort_unstable();
+    cond.asns.dedup();
+    Ok(cond)
 }
 
 fn nonempty<T>(src: &Src<'_>, key: &str, list: &Spanned<Vec<T>>) -> Result<(), PolicyError> {
@@ -993,6 +1254,9 @@ fn compile_rule(
     if id.get_ref().starts_with(CLI_RULE_PREFIX) {
         return Err(src.at(id, format!("rule ids starting with {CLI_RULE_PREFIX:?} are reserved for command-line rules: rename it")));
     }
+    if id.get_ref() == DENY_OPERATORS_RULE {
+        return Err(src.at(id, format!("rule id {DENY_OPERATORS_RULE:?} is the rule made from deny_operators: rename this rule")));
+    }
     if id.get_ref() == PLAINTEXT_FOREIGN_RULE {
         return Err(src.at(id, format!("rule id {PLAINTEXT_FOREIGN_RULE:?} is the built-in rule's: rename this rule; to change the built-in rule set plaintext_foreign_severity, or plaintext_foreign = false to turn it off")));
     }
@@ -1055,6 +1319,16 @@ fn compile_rule(
     if let Some(l) = &r.not_asns {
         c.not_asns = asns(src, "not_asns", l)?;
     }
+    c.operators = r
+        .operators
+        .as_ref()
+        .map(|l| operator_cond(src, "operators", l, ctx.operators))
+        .transpose()?;
+    c.not_operators = r
+        .not_operators
+        .as_ref()
+        .map(|l| operator_cond(src, "not_operators", l, ctx.operators))
+        .transpose()?;
     if let Some(l) = &r.cidrs {
         c.cidrs = nets(src, "cidrs", l)?;
     }

@@ -32,6 +32,10 @@ pub struct Conditions {
     pub asns: Vec<u32>,
     /// Sorted, without duplicates.
     pub not_asns: Vec<u32>,
+    /// The remote's operator (ASN or organisation) is in one of these groups.
+    pub operators: Option<OperatorCond>,
+    /// The remote's operator is known and in none of these groups.
+    pub not_operators: Option<OperatorCond>,
     pub cidrs: Vec<IpNet>,
     pub not_cidrs: Vec<IpNet>,
     pub transports: Vec<Transport>,
@@ -75,6 +79,61 @@ impl DomainPattern {
             && host
                 .get(dot + 1..)
                 .is_some_and(|suffix| suffix.eq_ignore_ascii_case(name))
+    }
+}
+
+/// An organisation-name pattern: `*` stands for any run of characters (also none); everything
+/// else matches itself, ignoring ASCII case. Stored lower-case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgPattern(pub String);
+
+impl OrgPattern {
+    /// Whether `name` matches the whole pattern. Greedy matching with one backtrack point per
+    /// `*`: linear in practice, never allocates.
+    pub fn matches(&self, name: &str) -> bool {
+        let (p, n) = (self.0.as_bytes(), name.as_bytes());
+        let (mut pi, mut ni) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while ni < n.len() {
+            match p.get(pi) {
+                Some(b'*') => {
+                    star = Some((pi, ni));
+                    pi += 1;
+                }
+                Some(&c) if n.get(ni).is_some_and(|b| b.eq_ignore_ascii_case(&c)) => {
+                    pi += 1;
+                    ni += 1;
+                }
+                _ => match star {
+                    Some((sp, sn)) => {
+                        pi = sp + 1;
+                        ni = sn + 1;
+                        star = Some((sp, sn + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p.get(pi..)
+            .is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
+    }
+}
+
+/// An `operators` or `not_operators` condition: the union of the named groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperatorCond {
+    /// The group names as written, for generated reasons.
+    pub names: Vec<String>,
+    /// Sorted, without duplicates.
+    pub asns: Vec<u32>,
+    pub orgs: Vec<OrgPattern>,
+}
+
+impl OperatorCond {
+    /// Whether the remote's ASN is listed or its organisation matches a pattern.
+    pub fn contains(&self, asn: Option<u32>, org: Option<&str>) -> bool {
+        asn.is_some_and(|a| self.asns.binary_search(&a).is_ok())
+            || org.is_some_and(|o| self.orgs.iter().any(|p| p.matches(o)))
     }
 }
 
@@ -139,6 +198,13 @@ impl Conditions {
             && on_known(list(&self.not_asns), s.asn, |l, a| {
                 l.binary_search(&a).is_err()
             })
+            && self
+                .operators
+                .as_ref()
+                .is_none_or(|c| c.contains(s.asn, s.as_org))
+            && self.not_operators.as_ref().is_none_or(|c| {
+                (s.asn.is_some() || s.as_org.is_some()) && !c.contains(s.asn, s.as_org)
+            })
             && (self.cidrs.is_empty() || in_nets(&self.cidrs, s.remote_ip))
             && !in_nets(&self.not_cidrs, s.remote_ip)
             && (self.transports.is_empty() || self.transports.contains(&s.transport))
@@ -154,5 +220,27 @@ impl Conditions {
             && on_known(self.hardcoded.as_ref(), s.dns_named, |want, named| {
                 *want != named
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrgPattern;
+
+    #[test]
+    fn org_patterns_match_whole_names_ignoring_ascii_case() {
+        let p = |pattern: &str, name: &str| OrgPattern(pattern.to_owned()).matches(name);
+        assert!(p("*alibaba*", "Hangzhou ALIBABA Advertising"));
+        assert!(p("tencent*", "Tencent"));
+        assert!(!p("tencent*", "Shenzhen Tencent"));
+        assert!(p("*ltd.", "Alibaba (US) Technology Co., Ltd."));
+        assert!(!p("*ltd", "Alibaba (US) Technology Co., Ltd."));
+        assert!(p("a*b*c", "axxbyyc"));
+        assert!(!p("a*b*c", "axxbyy"));
+        assert!(p("a**", "a"));
+        assert!(p("exact", "EXACT"));
+        assert!(!p("exact", "exactly"));
+        assert!(!p("x*", ""));
+        assert!(p("*é*", "Café"));
     }
 }

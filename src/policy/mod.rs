@@ -60,6 +60,25 @@ pub const CLI_DENY_RULE: &str = "cli-deny-country";
 /// Id of the rule made from `--allow-country`.
 pub const CLI_ALLOW_RULE: &str = "cli-allow-country";
 
+/// Id of the rule made from the policy's top-level `deny_operators`: severity high, placed before
+/// the file's rules (and after the command-line rules). File rules may not use this id.
+pub const DENY_OPERATORS_RULE: &str = "deny-operators";
+
+/// Most files one policy may name in `include_operators`.
+pub const INCLUDE_OPERATORS_MAX: usize = 64;
+
+/// A named group of network operators from `[operators]` or an `include_operators` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorGroup {
+    pub name: String,
+    /// Sorted, without duplicates.
+    pub asns: Vec<u32>,
+    /// Organisation-name patterns, lower-case; `*` is a wildcard, matching ignores ASCII case.
+    pub orgs: Vec<String>,
+    /// Where the list comes from, as the file says.
+    pub source: Option<String>,
+}
+
 /// Id of the built-in rule that alerts on unencrypted payload sent outside the home countries,
 /// added after every other rule when the home set is not empty (unless `plaintext_foreign =
 /// false`). File rules may not use this id.
@@ -260,6 +279,8 @@ pub struct Subject<'a> {
     pub transport: Transport,
     pub country: Option<CountryCode>,
     pub asn: Option<u32>,
+    /// The organisation behind `asn`, as the GeoIP database names it.
+    pub as_org: Option<&'a str>,
     /// The best name for the remote (TLS or QUIC SNI, HTTP Host, or a DNS answer), lower-case,
     /// without a final dot; `None` when none is known.
     pub hostname: Option<&'a str>,
@@ -302,6 +323,7 @@ pub struct Policy {
     overrides: Vec<GeoOverride>,
     dedup_window_ns: i64,
     groups: Groups,
+    operators: Vec<OperatorGroup>,
     plaintext_foreign: bool,
     plaintext_foreign_severity: Severity,
 }
@@ -359,13 +381,13 @@ impl Policy {
             }
         };
         let src = Src { text, file: &file };
-        compile::compile(&src, file.clone(), cli_home)
+        compile::compile(&src, file.clone(), cli_home, path.parent())
     }
 
     /// Parses and validates a policy held in memory; `file` names it in errors and in
-    /// [`Policy::source`].
+    /// [`Policy::source`]. `include_operators` paths are relative to the current directory.
     pub fn from_toml(text: &str, file: &str) -> Result<Policy, PolicyError> {
-        compile::compile(&Src { text, file }, file.to_owned(), &[])
+        compile::compile(&Src { text, file }, file.to_owned(), &[], None)
     }
 
     /// [`Policy::from_toml`] with the command-line one-liners, `--home` known while the text is
@@ -375,7 +397,7 @@ impl Policy {
         file: &str,
         cli: &CliRules,
     ) -> Result<Policy, PolicyError> {
-        compile::compile(&Src { text, file }, file.to_owned(), &cli.home)?.with_cli(cli)
+        compile::compile(&Src { text, file }, file.to_owned(), &cli.home, None)?.with_cli(cli)
     }
 
     /// A policy with no rules and the default local networks: the start for command-line rules.
@@ -391,6 +413,7 @@ impl Policy {
             overrides: Vec::new(),
             dedup_window_ns: DEDUP_WINDOW_DEFAULT_NS,
             groups: Groups::default(),
+            operators: Vec::new(),
             plaintext_foreign: true,
             plaintext_foreign_severity: PLAINTEXT_FOREIGN_SEVERITY_DEFAULT,
         }
@@ -405,7 +428,7 @@ impl Policy {
         };
         // A unit test proves the embedded text valid; should it ever not be, run with no rules
         // rather than abort.
-        compile::compile(&src, SOURCE_EMBEDDED.to_owned(), &[]).unwrap_or_else(|_| Policy {
+        compile::compile(&src, SOURCE_EMBEDDED.to_owned(), &[], None).unwrap_or_else(|_| Policy {
             source: SOURCE_EMBEDDED.to_owned(),
             ..Policy::empty()
         })
@@ -537,6 +560,18 @@ impl Policy {
         self.devices.iter().find(|d| d.matches(ip, mac))
     }
 
+    /// The operator groups, from `[operators]` then the `include_operators` files, in order.
+    pub fn operators(&self) -> &[OperatorGroup] {
+        &self.operators
+    }
+
+    /// The operator group named `name` (ignoring case), if any.
+    pub fn operator_group(&self, name: &str) -> Option<&OperatorGroup> {
+        self.operators
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(name))
+    }
+
     /// GeoIP overrides from the policy.
     pub fn overrides(&self) -> &[GeoOverride] {
         &self.overrides
@@ -640,6 +675,17 @@ fn cli_rule(id: &str, conditions: Conditions) -> Rule {
         template,
         builtin: false,
     }
+}
+
+/// The rule made from `deny_operators`: severity high, alert, reason generated.
+fn deny_operators_rule(cond: matcher::OperatorCond) -> Rule {
+    cli_rule(
+        DENY_OPERATORS_RULE,
+        Conditions {
+            operators: Some(cond),
+            ..Conditions::default()
+        },
+    )
 }
 
 /// The built-in rule: unencrypted payload to a known country outside `home`.

@@ -30,7 +30,28 @@ pub struct RawPolicy {
     #[serde(default)]
     pub geoip_overrides: Vec<Spanned<RawOverride>>,
     #[serde(default)]
+    pub operators: BTreeMap<Spanned<String>, Spanned<RawOperator>>,
+    pub include_operators: Option<Spanned<SpannedList>>,
+    pub deny_operators: Option<Spanned<SpannedList>>,
+    #[serde(default)]
     pub rules: Vec<Spanned<RawRule>>,
+}
+
+/// A file named by `include_operators`: operator groups only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOperatorsFile {
+    #[serde(default)]
+    pub operators: BTreeMap<Spanned<String>, Spanned<RawOperator>>,
+}
+
+/// One operator group: `name = { asns = [...], orgs = [...], source = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOperator {
+    pub asns: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub orgs: Option<Spanned<SpannedList>>,
+    pub source: Option<Spanned<String>>,
 }
 
 /// One `[[devices]]` entry.
@@ -68,6 +89,8 @@ pub struct RawRule {
     pub unknown_country: Option<Spanned<bool>>,
     pub asns: Option<Spanned<Vec<Spanned<i64>>>>,
     pub not_asns: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub operators: Option<Spanned<SpannedList>>,
+    pub not_operators: Option<Spanned<SpannedList>>,
     pub cidrs: Option<Spanned<SpannedList>>,
     pub not_cidrs: Option<Spanned<SpannedList>>,
     pub transports: Option<Spanned<SpannedList>>,

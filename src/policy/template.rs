@@ -17,6 +17,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "transport",
     "country",
     "asn",
+    "as_org",
     "rule",
     "hostname",
     "bytes_out",
@@ -33,6 +34,7 @@ enum Piece {
     Transport,
     Country,
     Asn,
+    AsOrg,
     Rule,
     Hostname,
     BytesOut,
@@ -40,6 +42,9 @@ enum Piece {
     TransportPort,
     /// `example.com (192.0.2.7)`, or just `192.0.2.7` without a name (generated reasons only).
     NamedRemote,
+    /// `AS45102 "Alibaba (US) Technology Co., Ltd."`, either part left out when unknown, or
+    /// `unknown operator` (generated reasons only).
+    Operator,
 }
 
 /// A parsed reason template.
@@ -104,6 +109,7 @@ impl Template {
                         "transport" => Piece::Transport,
                         "country" => Piece::Country,
                         "asn" => Piece::Asn,
+                        "as_org" => Piece::AsOrg,
                         "rule" => Piece::Rule,
                         "hostname" => Piece::Hostname,
                         "bytes_out" => Piece::BytesOut,
@@ -138,7 +144,8 @@ impl Template {
 
     /// The reason generated for a rule without one, chosen by its main condition: the first
     /// of `hardcoded = true`, `plaintext`, `bytes_out_over`, `domains`, `not_domains`,
-    /// `unknown_domain = true`, `countries`, `not_countries`, `unknown_country = true` it has.
+    /// `unknown_domain = true`, `operators`, `not_operators`, `countries`, `not_countries`,
+    /// `unknown_country = true` it has.
     pub fn generated(c: &Conditions) -> Template {
         let text = |s: &str| Piece::Text(s.to_owned());
         let pieces: Vec<Piece> = if c.hardcoded == Some(true) {
@@ -195,6 +202,21 @@ impl Template {
                 text(" sent data to "),
                 Piece::Remote,
                 text(", an address with no known name, matched rule "),
+                Piece::Rule,
+            ]
+        } else if let Some(ops) = c.operators.as_ref().or(c.not_operators.as_ref()) {
+            let groups = ops.names.join(", ");
+            vec![
+                Piece::Device,
+                text(" sent data to "),
+                Piece::NamedRemote,
+                text(" operated by "),
+                Piece::Operator,
+                Piece::Text(if c.operators.is_some() {
+                    format!(", in operator group {groups} denied by rule ")
+                } else {
+                    format!(", outside the operator groups ({groups}) allowed by rule ")
+                }),
                 Piece::Rule,
             ]
         } else if c.countries.is_some() || c.not_countries.is_some() {
@@ -258,6 +280,13 @@ impl Template {
                 Piece::Asn => match s.asn {
                     Some(a) => write!(out, "{a}"),
                     None => out.write_str("unknown"),
+                },
+                Piece::AsOrg => out.write_str(s.as_org.unwrap_or("unknown")),
+                Piece::Operator => match (s.asn, s.as_org) {
+                    (Some(a), Some(o)) => write!(out, "AS{a} {o:?}"),
+                    (Some(a), None) => write!(out, "AS{a}"),
+                    (None, Some(o)) => write!(out, "{o:?}"),
+                    (None, None) => out.write_str("an unknown operator"),
                 },
                 Piece::Rule => out.write_str(rule),
                 Piece::Hostname => out.write_str(name(s).unwrap_or("unknown")),

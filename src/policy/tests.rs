@@ -37,6 +37,7 @@ fn flow() -> Subject<'static> {
         transport: Transport::Tcp,
         country: None,
         asn: None,
+        as_org: None,
         hostname: None,
         queried_name: None,
         encrypted: None,
@@ -74,7 +75,8 @@ fn unknown_keys_list_the_allowed_ones() {
         err("version = 1\nfoo = 2\n"),
         "p.toml:2:1: unknown key `foo`; the keys allowed here are `version`, `name`, `home`, \
          `local_networks`, `dedup_window`, `plaintext_foreign`, `plaintext_foreign_severity`, \
-         `groups`, `devices`, `geoip_overrides`, `rules`"
+         `groups`, `devices`, `geoip_overrides`, `operators`, `include_operators`, \
+         `deny_operators`, `rules`"
     );
     assert_eq!(
         err("[[devices]]\nname = \"a\"\nip = \"10.0.0.1\"\nvlan = 3\n"),
@@ -362,7 +364,7 @@ fn reason_placeholders() {
     assert_eq!(
         err("[[rules]]\nid = \"a\"\nreason = \"{device} to {remote} via {proto}\"\n"),
         "p.toml:3:36: unknown placeholder {proto} in reason: use {device}, {device_ip}, {remote}, \
-         {port}, {transport}, {country}, {asn}, {rule}, {hostname}, {bytes_out}; write {{ or }} for a literal brace"
+         {port}, {transport}, {country}, {asn}, {as_org}, {rule}, {hostname}, {bytes_out}; write {{ or }} for a literal brace"
     );
     assert!(
         err("[[rules]]\nid = \"a\"\nreason = \"oops {device\"\n")

@@ -400,13 +400,13 @@ pub fn read<R: BufRead>(
 }
 
 /// Whether a first field starts a data row rather than a header.
-fn looks_like_address(field: &str) -> bool {
+pub(crate) fn looks_like_address(field: &str) -> bool {
     let address = field.split('/').next().unwrap_or("").trim();
     address.parse::<IpAddr>().is_ok()
 }
 
 /// Splits a line at commas, honouring `"` quotes; reuses `out`'s strings.
-fn split_fields(line: &str, out: &mut Vec<String>) -> Result<(), RowProblem> {
+pub(crate) fn split_fields(line: &str, out: &mut Vec<String>) -> Result<(), RowProblem> {
     if !line.contains('"') {
         // The common case: no quotes, so fields are the text between commas, trimmed.
         out.clear();
