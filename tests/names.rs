@@ -696,7 +696,6 @@ fn client_hello_over_three_segments_out_of_order_after_its_first() {
 }
 
 #[test]
-#[ignore = "bug: a ClientHello whose first segment is not the first payload seen is never \
             assembled (the earlier segment is classified `unknown` and never reaches the \
             assembler, src/names/attribution.rs FlowInsight::observe), and that `unknown` \
             verdict raises a false plaintext-foreign alert before the flow turns out TLS"]
@@ -705,7 +704,6 @@ fn client_hello_over_three_segments_first_segment_last() {
 }
 
 #[test]
-#[ignore = "bug: a ClientHello whose first segment is not the first payload seen is never \
             assembled (the earlier segment is classified `unknown` and never reaches the \
             assembler, src/names/attribution.rs FlowInsight::observe), and that `unknown` \
             verdict raises a false plaintext-foreign alert before the flow turns out TLS"]
@@ -1003,7 +1001,6 @@ fn http_host_in_the_first_segment_names_the_flow() {
 }
 
 #[test]
-#[ignore = "bug: only the first client payload of an HTTP flow is parsed, so a Host header that \
             is not in the first TCP segment (long URL or long headers) never names the flow \
             (src/names/attribution.rs FlowInsight::observe sets http_seen on an incomplete request)"]
 fn http_host_in_a_later_segment_names_the_flow() {

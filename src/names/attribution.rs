@@ -212,6 +212,10 @@ pub struct FlowInsight {
     dns_tcp: Option<Box<dns::DnsTcpReassembler>>,
     classify_tries: u8,
     http_seen: bool,
+    /// Sequence number of the device's SYN, when seen.
+    client_isn: Option<u32>,
+    /// The client's request head so far, while its Host header has not been found.
+    http_head: Option<Vec<u8>>,
     /// Counted by the engine: ClientHellos that could not be assembled.
     pub tls_failures: u8,
 }
@@ -264,9 +268,13 @@ impl FlowInsight {
                 _ => None,
             },
             Some(AppProto::Quic | AppProto::Dtls | AppProto::Ssh) => Some(true),
-            Some(_) => Some(false),
-            None if ended => Some(false),
-            None => None,
+            // Still classifying (a ClientHello may arrive out of order): not known yet.
+            Some(AppProto::Unknown) | None
+                if !ended && self.classify_tries < CLASSIFY_TRIES_MAX =>
+            {
+                None
+            }
+            Some(_) | None => Some(false),
         }
     }
 
@@ -280,6 +288,9 @@ impl FlowInsight {
         ts_ns: i64,
         dns_cache: &mut PassiveDns,
     ) -> Learned {
+        if outbound && p.transport == Transport::Tcp && p.tcp_flags & 0x02 != 0 {
+            self.client_isn = Some(p.seq);
+        }
         if p.payload.is_empty() {
             return Learned::default();
         }
@@ -294,8 +305,40 @@ impl FlowInsight {
         if undecided && self.classify_tries < CLASSIFY_TRIES_MAX {
             self.classify_tries += 1;
             match classify(p.payload, p.transport, (p.src_port, p.dst_port)) {
-                Some(AppProto::Unknown) | None => self.app_proto = Some(AppProto::Unknown),
+                Some(AppProto::Unknown) | None => {
+                    self.app_proto = Some(AppProto::Unknown);
+                    // The client's very first byte (just after its SYN) is not TLS: nothing
+                    // can arrive before it, so the flow is settled at once. Otherwise a
+                    // ClientHello may still come from a segment that arrived late.
+                    let first_byte = self.client_isn.map(|isn| isn.wrapping_add(1));
+                    // Datagrams are classified one by one: no reordering to wait for.
+                    let settled =
+                        p.transport != Transport::Tcp || (outbound && first_byte == Some(p.seq));
+                    if settled {
+                        self.classify_tries = CLASSIFY_TRIES_MAX;
+                    }
+                }
                 Some(proto) => self.app_proto = Some(proto),
+            }
+        }
+        // A ClientHello whose first segment arrives late classifies its first-seen segment as
+        // unknown: while the flow is still being classified, its client segments wait in a TLS
+        // assembler (bounded), which names the flow if a hello completes.
+        if outbound && p.transport == Transport::Tcp && self.app_proto == Some(AppProto::Unknown) {
+            if self.classify_tries < CLASSIFY_TRIES_MAX {
+                let track = self.tls.get_or_insert_with(Box::default);
+                if let Some(Ok(hello)) = track.hello.push(p.seq, p.payload) {
+                    track.handshake.client_hello = true;
+                    self.app_proto = Some(AppProto::Tls);
+                    self.tls_version = Some(hello.version);
+                    self.alpn = hello.alpn.first().map(|a| Arc::from(a.as_str()));
+                    if let Some(sni) = &hello.sni {
+                        changed |= self.offer_name(sni, HostnameSource::Sni);
+                    }
+                }
+            } else {
+                // Settled as unknown: free what was held.
+                self.tls = None;
             }
         }
         match self.app_proto {
@@ -343,11 +386,21 @@ impl FlowInsight {
                 }
             }
             Some(AppProto::Http) if outbound && !self.http_seen => {
-                self.http_seen = true;
-                if let Ok(req) = http::parse_request(p.payload) {
-                    if let Some(host) = &req.host {
-                        changed |= self.offer_name(host, HostnameSource::Http);
-                    }
+                // The request head may span segments (a long URL or User-Agent before Host):
+                // gather the client's bytes, in order, up to the head limit.
+                let head = self.http_head.get_or_insert_with(Vec::new);
+                let room = http::HTTP_HEAD_MAX_BYTES.saturating_sub(head.len());
+                head.extend_from_slice(p.payload.get(..room).unwrap_or(p.payload));
+                let complete = head.windows(4).any(|w| w == b"\r\n\r\n")
+                    || head.len() >= http::HTTP_HEAD_MAX_BYTES;
+                let parsed = http::parse_request(head);
+                let host = parsed.as_ref().ok().and_then(|r| r.host.clone());
+                if host.is_some() || complete || matches!(parsed, Err(http::HttpError::NotHttp)) {
+                    self.http_seen = true;
+                    self.http_head = None;
+                }
+                if let Some(host) = host {
+                    changed |= self.offer_name(&host, HostnameSource::Http);
                 }
             }
             _ => {}
