@@ -696,17 +696,11 @@ fn client_hello_over_three_segments_out_of_order_after_its_first() {
 }
 
 #[test]
-            assembled (the earlier segment is classified `unknown` and never reaches the \
-            assembler, src/names/attribution.rs FlowInsight::observe), and that `unknown` \
-            verdict raises a false plaintext-foreign alert before the flow turns out TLS"]
 fn client_hello_over_three_segments_first_segment_last() {
     check_split_hello([2, 1, 0]);
 }
 
 #[test]
-            assembled (the earlier segment is classified `unknown` and never reaches the \
-            assembler, src/names/attribution.rs FlowInsight::observe), and that `unknown` \
-            verdict raises a false plaintext-foreign alert before the flow turns out TLS"]
 fn client_hello_over_three_segments_middle_segment_first() {
     check_split_hello([1, 0, 2]);
 }
@@ -1001,8 +995,6 @@ fn http_host_in_the_first_segment_names_the_flow() {
 }
 
 #[test]
-            is not in the first TCP segment (long URL or long headers) never names the flow \
-            (src/names/attribution.rs FlowInsight::observe sets http_seen on an incomplete request)"]
 fn http_host_in_a_later_segment_names_the_flow() {
     let (cap, second) = http_host_in_second_segment_capture();
     let events = replay("http_host_second_segment", &cap);
