@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::capture::Frame;
 use crate::decode::{Decoder, Transport, Tunnel};
@@ -21,9 +22,9 @@ use crate::event::{
     Summary, Traffic, ViaRef, flow_id_hex, tcp_flag_letters,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
-use crate::geoip::{self, GeoInfo, Resolver};
+use crate::geoip::{self, CountryCode, GeoInfo, Resolver};
 use crate::names::attribution::{FlowInsight, PassiveDns};
-use crate::policy::{Action, Policy, RuleId, Severity, Subject};
+use crate::policy::{Action, Policy, RuleId, Severity, Subject, TotalScope};
 use crate::routes::{
     BASELINE_NAME_MOVED, BASELINE_NEW_COUNTRY, Baseline, NAME_REROUTED, RouteMemory,
 };
@@ -71,6 +72,81 @@ pub struct FlowState {
     via: Option<(Tunnel, IpAddr, GeoInfo)>,
     fired: Vec<AlertId>,
     suppressed: u64,
+}
+
+/// Bytes each device sent over the whole run per country and per name, kept only when a rule
+/// uses `country_bytes_out_over` or `name_bytes_out_over`.
+#[derive(Default)]
+struct RunTotals {
+    enabled: bool,
+    thresholds: Vec<u64>,
+    country: HashMap<(IpAddr, CountryCode), u64>,
+    name: HashMap<(IpAddr, Arc<str>), u64>,
+    /// (rule, device, country or name) that already fired.
+    fired: std::collections::HashSet<(RuleId, IpAddr, Arc<str>)>,
+}
+
+/// Distinct (device, country) and (device, name) totals kept, each, at most.
+pub const RUN_TOTALS_MAX_ENTRIES: usize = 262_144;
+
+impl RunTotals {
+    /// Adds an outbound packet's bytes; true when a total crossed a threshold.
+    fn add(&mut self, flow: &Flow<FlowState>, bytes: u64) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let device = flow.device.ip;
+        let mut crossed = false;
+        let mut bump = |total: &mut u64| {
+            let before = *total;
+            *total = total.saturating_add(bytes);
+            crossed |= self_crossed(&self.thresholds, before, *total);
+        };
+        if let Some(c) = flow.ann.geo.country {
+            if let Some(t) = bounded_entry(&mut self.country, (device, c)) {
+                bump(t);
+            }
+        }
+        if let Some(h) = &flow.ann.insight.hostname {
+            if let Some(t) = bounded_entry(&mut self.name, (device, h.name.clone())) {
+                bump(t);
+            }
+        }
+        crossed
+    }
+
+    /// The run totals for this flow's country and name.
+    fn of(&self, flow: &Flow<FlowState>) -> (u64, u64) {
+        if !self.enabled {
+            return (0, 0);
+        }
+        let device = flow.device.ip;
+        let country = flow
+            .ann
+            .geo
+            .country
+            .and_then(|c| self.country.get(&(device, c)).copied())
+            .unwrap_or(0);
+        let name = flow
+            .ann
+            .insight
+            .hostname
+            .as_ref()
+            .and_then(|h| self.name.get(&(device, h.name.clone())).copied())
+            .unwrap_or(0);
+        (country, name)
+    }
+}
+
+fn self_crossed(thresholds: &[u64], before: u64, now: u64) -> bool {
+    thresholds.iter().any(|&t| before <= t && t < now)
+}
+
+fn bounded_entry<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u64>, key: K) -> Option<&mut u64> {
+    if map.len() >= RUN_TOTALS_MAX_ENTRIES && !map.contains_key(&key) {
+        return None;
+    }
+    Some(map.entry(key).or_insert(0))
 }
 
 /// What raised an alert: a policy rule, or one of the engine's built-in checks.
@@ -128,6 +204,7 @@ struct Core<'s> {
     bytes_thresholds: Vec<u64>,
     routes: RouteMemory,
     baseline: Option<Baseline>,
+    totals: RunTotals,
     /// `file` for replays, `interface` for live capture: `source.kind` in events.
     source_kind: &'static str,
 }
@@ -151,6 +228,8 @@ impl<'s> Engine<'s> {
     ) -> Engine<'s> {
         resolver.set_overrides(policy.overrides().to_vec());
         let bytes_thresholds = policy.bytes_thresholds();
+        let needs_totals = policy.needs().totals;
+        let total_thresholds = policy.total_thresholds();
         let sides = Sides {
             local_networks: policy.local_networks().to_vec(),
             device_networks: policy.device_networks(),
@@ -187,6 +266,11 @@ impl<'s> Engine<'s> {
                 bytes_thresholds,
                 routes: RouteMemory::default(),
                 baseline: None,
+                totals: RunTotals {
+                    enabled: needs_totals,
+                    thresholds: total_thresholds,
+                    ..RunTotals::default()
+                },
                 source_kind: "file",
             },
         }
@@ -270,6 +354,10 @@ impl<'s> Engine<'s> {
                 .iter()
                 .any(|&t| before <= t && t < now)
         };
+        let crossed = crossed
+            || (update.outbound
+                && flow.ann.judged
+                && core.totals.add(flow, u64::from(packet.ip_len)));
         if flow.ann.evaluated && flow.ann.judged && (first_out || learned.changed || crossed) {
             core.check_routes(flow, frame.ts_ns, source)?;
             core.judge(flow, frame.ts_ns, source, false)?;
@@ -500,6 +588,7 @@ impl Core<'_> {
         ended: bool,
     ) -> Result<(), SinkError> {
         let device = self.policy.device(flow.device.ip, flow.device_mac);
+        let totals = self.totals.of(flow);
         let insight = &flow.ann.insight;
         let subject = Subject {
             device,
@@ -514,6 +603,8 @@ impl Core<'_> {
             queried_name: insight.dns.as_ref().map(|d| &*d.query),
             encrypted: insight.encrypted(ended),
             bytes_out: flow.bytes_out,
+            country_bytes_out: totals.0,
+            name_bytes_out: totals.1,
             dns_named: flow.ann.dns_named,
         };
         let Some(rule_id) = self.policy.evaluate(&subject) else {
@@ -524,6 +615,17 @@ impl Core<'_> {
         };
         if rule.action != Action::Alert || flow.ann.fired.contains(&AlertId::Rule(rule_id)) {
             return Ok(());
+        }
+        // A run-total rule fires once per device and country (or name) in the run.
+        if let Some(scope) = rule.total_scope() {
+            let what: Arc<str> = match scope {
+                TotalScope::Country => subject.country.map(|c| Arc::from(c.as_str())),
+                TotalScope::Name => subject.hostname.map(Arc::from),
+            }
+            .unwrap_or_else(|| Arc::from(""));
+            if !self.totals.fired.insert((rule_id, flow.device.ip, what)) {
+                return Ok(());
+            }
         }
         let reason = rule.reason(&subject);
         let (id, severity) = (rule.id.clone(), rule.severity);

@@ -24,6 +24,8 @@ fn subject(asn: Option<u32>, as_org: Option<&'static str>) -> Subject<'static> {
         queried_name: None,
         encrypted: None,
         bytes_out: 0,
+        country_bytes_out: 0,
+        name_bytes_out: 0,
         dns_named: None,
     }
 }

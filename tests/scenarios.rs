@@ -445,3 +445,58 @@ fn a_baseline_run_flags_new_countries_and_moved_names() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no summary found"), "{}", r.stderr);
 }
+
+#[test]
+fn a_run_total_per_country_fires_when_crossed_across_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("volume.toml");
+    std::fs::write(
+        &policy,
+        r#"
+version = 1
+[[geoip_overrides]]
+cidr = "198.18.2.0/24"
+country = "DE"
+
+[[rules]]
+id = "de-volume"
+severity = "low"
+countries = ["DE"]
+country_bytes_out_over = "1kB"
+"#,
+    )
+    .unwrap();
+    // Each session sends 500 bytes: the total to DE passes 1,000 bytes in the third session.
+    let mut frames = tcp_session("192.168.1.50:50000", "198.18.2.10:443", T0);
+    frames.extend(tcp_session(
+        "192.168.1.50:50001",
+        "198.18.2.11:443",
+        T0 + 1_000 * MS,
+    ));
+    frames.extend(tcp_session(
+        "192.168.1.50:50002",
+        "198.18.2.12:443",
+        T0 + 2_000 * MS,
+    ));
+    let pcap = dir.path().join("volume.pcap");
+    write_pcap(&pcap, LinkType::ETHERNET, &frames);
+    let r = run(&[
+        "replay".as_ref(),
+        pcap.as_os_str(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--json".as_ref(),
+        "-".as_ref(),
+        "--no-terminal".as_ref(),
+    ]);
+    let alerts = r.events("alert");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["rule"]["id"], "de-volume");
+    assert_eq!(alerts[0]["remote"]["ip"], "198.18.2.12");
+    assert_eq!(
+        alerts[0]["rule"]["reason"],
+        "192.168.1.50 has sent more than 1000 bytes to DE in this run (latest: 198.18.2.12), rule de-volume"
+    );
+    // Per-flow counters are unaffected: the flow that crossed had sent only part of the total.
+    assert!(alerts[0]["bytes_out"].as_u64().unwrap() < 1000);
+}

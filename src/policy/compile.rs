@@ -1365,6 +1365,12 @@ fn compile_rule(
     if let Some(n) = &r.bytes_out_over {
         c.bytes_out_over = Some(parse_bytes(n.get_ref()).map_err(|m| src.at(n, m))?);
     }
+    if let Some(n) = &r.country_bytes_out_over {
+        c.country_bytes_out_over = Some(parse_bytes(n.get_ref()).map_err(|m| src.at(n, m))?);
+    }
+    if let Some(n) = &r.name_bytes_out_over {
+        c.name_bytes_out_over = Some(parse_bytes(n.get_ref()).map_err(|m| src.at(n, m))?);
+    }
     let template = match &r.reason {
         Some(text) => reason(src, text)?,
         None => Template::generated(&c),

@@ -50,6 +50,10 @@ pub struct Conditions {
     pub plaintext: Option<bool>,
     /// Matches when the device sent more than this many bytes.
     pub bytes_out_over: Option<u64>,
+    /// Matches when the device's run total to the remote's country is above this.
+    pub country_bytes_out_over: Option<u64>,
+    /// Matches when the device's run total to the remote's name is above this.
+    pub name_bytes_out_over: Option<u64>,
     /// `Some(true)`: no DNS answer named the remote; `Some(false)`: one did.
     pub hardcoded: Option<bool>,
 }
@@ -217,6 +221,12 @@ impl Conditions {
                 *want != enc
             })
             && self.bytes_out_over.is_none_or(|n| s.bytes_out > n)
+            && self
+                .country_bytes_out_over
+                .is_none_or(|n| s.country.is_some() && s.country_bytes_out > n)
+            && self
+                .name_bytes_out_over
+                .is_none_or(|n| s.hostname.is_some() && s.name_bytes_out > n)
             && on_known(self.hardcoded.as_ref(), s.dns_named, |want, named| {
                 *want != named
             })

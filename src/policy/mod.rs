@@ -216,7 +216,26 @@ pub struct Rule {
     builtin: bool,
 }
 
+/// What a run-total condition counts: the device's bytes to the remote's country or name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TotalScope {
+    Country,
+    Name,
+}
+
 impl Rule {
+    /// Whether this rule judges a run total (`country_bytes_out_over`, `name_bytes_out_over`):
+    /// such a rule fires once per device and country (or name) in a run, not once per flow.
+    pub fn total_scope(&self) -> Option<TotalScope> {
+        if self.conditions.country_bytes_out_over.is_some() {
+            Some(TotalScope::Country)
+        } else if self.conditions.name_bytes_out_over.is_some() {
+            Some(TotalScope::Name)
+        } else {
+            None
+        }
+    }
+
     /// The human-readable reason for an alert of this rule on `subject`, with the rule's template
     /// filled in (`{country}`, `{device}`, `{remote}`, `{port}`, `{transport}`, `{asn}`,
     /// `{device_ip}`, `{rule}`, `{hostname}`, `{bytes_out}`), or the reason generated from its
@@ -291,6 +310,12 @@ pub struct Subject<'a> {
     pub encrypted: Option<bool>,
     /// Bytes the device has sent on this flow so far.
     pub bytes_out: u64,
+    /// Bytes the device has sent, over the whole run, to the remote's country (0 when the
+    /// remote has no country).
+    pub country_bytes_out: u64,
+    /// Bytes the device has sent, over the whole run, to the remote's hostname (0 when the
+    /// remote has no name).
+    pub name_bytes_out: u64,
     /// `Some(true)` when a DNS answer in the capture named the remote for this device,
     /// `Some(false)` when none did, `None` while the engine cannot tell yet.
     pub dns_named: Option<bool>,
@@ -308,6 +333,9 @@ pub struct Needs {
     pub dns_named: bool,
     /// Some rule uses `bytes_out_over` (`bytes_out`); see [`Policy::bytes_thresholds`].
     pub bytes_out: bool,
+    /// Some rule uses `country_bytes_out_over` or `name_bytes_out_over`: the engine must keep
+    /// run totals; see [`Policy::total_thresholds`].
+    pub totals: bool,
 }
 
 /// The compiled, validated policy.
@@ -640,8 +668,28 @@ impl Policy {
             n.encryption |= c.plaintext.is_some();
             n.dns_named |= c.hardcoded.is_some();
             n.bytes_out |= c.bytes_out_over.is_some();
+            n.totals |= c.country_bytes_out_over.is_some() || c.name_bytes_out_over.is_some();
         }
         n
+    }
+
+    /// Every `country_bytes_out_over` and `name_bytes_out_over` threshold, sorted, without
+    /// duplicates: a decision can change only when a run total passes one of these.
+    pub fn total_thresholds(&self) -> Vec<u64> {
+        let mut t: Vec<u64> = self
+            .rules
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.conditions.country_bytes_out_over,
+                    r.conditions.name_bytes_out_over,
+                ]
+            })
+            .flatten()
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
     }
 
     /// Every `bytes_out_over` threshold, sorted, without duplicates: a flow's decision can change

@@ -101,6 +101,8 @@ pub struct RawRule {
     pub unknown_domain: Option<Spanned<bool>>,
     pub plaintext: Option<Spanned<bool>>,
     pub bytes_out_over: Option<Spanned<IntOrStr>>,
+    pub country_bytes_out_over: Option<Spanned<IntOrStr>>,
+    pub name_bytes_out_over: Option<Spanned<IntOrStr>>,
     pub hardcoded: Option<Spanned<bool>>,
 }
 

@@ -171,6 +171,26 @@ impl Template {
                 text("), matched rule "),
                 Piece::Rule,
             ]
+        } else if let Some(limit) = c.country_bytes_out_over {
+            vec![
+                Piece::Device,
+                Piece::Text(format!(" has sent more than {limit} bytes to ")),
+                Piece::Country,
+                text(" in this run (latest: "),
+                Piece::NamedRemote,
+                text("), rule "),
+                Piece::Rule,
+            ]
+        } else if let Some(limit) = c.name_bytes_out_over {
+            vec![
+                Piece::Device,
+                Piece::Text(format!(" has sent more than {limit} bytes to ")),
+                Piece::Hostname,
+                text(" in this run (latest: "),
+                Piece::Remote,
+                text("), rule "),
+                Piece::Rule,
+            ]
         } else if let Some(limit) = c.bytes_out_over {
             vec![
                 Piece::Device,

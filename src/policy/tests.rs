@@ -42,6 +42,8 @@ fn flow() -> Subject<'static> {
         queried_name: None,
         encrypted: None,
         bytes_out: 0,
+        country_bytes_out: 0,
+        name_bytes_out: 0,
         dns_named: None,
     }
 }
@@ -1239,6 +1241,8 @@ fn new_conditions_combine_with_and() {
         hostname: Some("a.example"),
         encrypted: Some(false),
         bytes_out: 101,
+        country_bytes_out: 0,
+        name_bytes_out: 0,
         dns_named: Some(false),
         ..flow()
     };
@@ -1254,6 +1258,8 @@ fn new_conditions_combine_with_and() {
         },
         Subject {
             bytes_out: 100,
+            country_bytes_out: 0,
+            name_bytes_out: 0,
             ..all.clone()
         },
         Subject {
