@@ -1281,7 +1281,8 @@ fn needs_and_thresholds() {
             names: true,
             encryption: true,
             dns_named: true,
-            bytes_out: true
+            bytes_out: true,
+            totals: false,
         }
     );
     let p = load(
