@@ -11,7 +11,7 @@
 mod output;
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,10 +25,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use egresswatch::capture::live::{Batch, Capture, LiveConfig, LiveError, Message, wall_clock_ns};
 use egresswatch::engine::{Engine, Settings};
 use egresswatch::event::{EventSet, InterfaceStats, Rfc3339, SCHEMA_VERSION, Stats};
-use egresswatch::policy::{Action, Severity};
-use egresswatch::sink::{JsonLines, Sink, SinkError, Terminal, write_junit};
+use egresswatch::policy::Action;
+use egresswatch::sink::{JsonLines, Sink, SinkError, write_junit};
 
-use super::{ColorChoice, Failure, GeoipArgs, PolicyArgs};
+use super::{ColorChoice, FailOn, Failure, GeoipArgs, PolicyArgs, parse_fail_on, terminal_sink};
 use output::Output;
 
 /// Batches waiting between the capture threads and the engine, at most; a full channel makes
@@ -67,8 +67,8 @@ pub struct LiveArgs {
     pub events: EventSet,
     /// Exit with code 1 when an alert at or above this severity was raised: info, low, medium,
     /// high, critical, or never.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_threshold)]
-    pub fail_on: Threshold,
+    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_fail_on)]
+    pub fail_on: FailOn,
     /// Write a JUnit XML report (a test case per alerting rule and device) to this file at the end.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
@@ -99,19 +99,6 @@ pub struct LiveArgs {
     pub no_terminal: bool,
 }
 
-/// The `--fail-on` threshold: `None` for `never`.
-#[derive(Clone, Copy, Debug)]
-pub struct Threshold(Option<Severity>);
-
-fn parse_threshold(s: &str) -> Result<Threshold, String> {
-    if s.eq_ignore_ascii_case("never") {
-        return Ok(Threshold(None));
-    }
-    s.parse().map(|sev| Threshold(Some(sev))).map_err(|_| {
-        format!("unknown severity {s:?}: use info, low, medium, high, critical or never")
-    })
-}
-
 /// A positive, finite number of seconds.
 fn seconds(flag: &str, value: f64) -> Result<Duration, Failure> {
     if value.is_finite() && value > 0.0 && value < 1e12 {
@@ -120,31 +107,6 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, Failure> {
         Err(Failure::Usage(format!(
             "{flag} must be a positive number of seconds, not {value}"
         )))
-    }
-}
-
-fn terminal_sink(args: &LiveArgs, to_stderr: bool) -> Box<dyn Sink> {
-    let is_tty = if to_stderr {
-        io::stderr().is_terminal()
-    } else {
-        io::stdout().is_terminal()
-    };
-    let colour = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => is_tty && std::env::var_os("NO_COLOR").is_none(),
-    };
-    let show_alerts = args.events.alert || args.json.is_some();
-    if to_stderr {
-        Box::new(
-            Terminal::new(io::stderr(), "standard error".to_owned(), colour)
-                .show(show_alerts, true),
-        )
-    } else {
-        Box::new(
-            Terminal::new(io::stdout(), "standard output".to_owned(), colour)
-                .show(show_alerts, true),
-        )
     }
 }
 
@@ -330,7 +292,11 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     }
     if !args.no_terminal {
         let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
-        sinks.push(terminal_sink(args, json_to_stdout));
+        sinks.push(terminal_sink(
+            args.color,
+            args.events.alert || args.json.is_some(),
+            json_to_stdout,
+        ));
     }
     let alert_rules: Vec<String> = policy
         .rules()
@@ -378,10 +344,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     if outcome.capture_failed {
         return Ok(3);
     }
-    let failed = match (args.fail_on.0, report.max_severity) {
-        (Some(threshold), Some(max)) => max >= threshold,
-        _ => false,
-    };
+    let failed = args.fail_on.failed(report.max_severity);
     Ok(u8::from(failed))
 }
 

@@ -16,8 +16,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use egresswatch::capture::CaptureError;
 use egresswatch::geoip::{self as geo, GeoipError, Overlay, Resolver};
+use egresswatch::policy::Severity;
 use egresswatch::policy::{CliRules, Policy, PolicyError};
-use egresswatch::sink::SinkError;
+use egresswatch::sink::{Sink, SinkError, Terminal};
+use std::io::{self, IsTerminal};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -202,6 +204,53 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// The `--fail-on` threshold: `None` for `never`.
+#[derive(Clone, Copy, Debug)]
+pub struct FailOn(Option<Severity>);
+
+impl FailOn {
+    /// Whether a run whose most severe alert was `max` fails (exit code 1).
+    pub fn failed(self, max: Option<Severity>) -> bool {
+        matches!((self.0, max), (Some(threshold), Some(max)) if max >= threshold)
+    }
+}
+
+/// Parses `--fail-on`: a severity or `never`.
+pub fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(FailOn(None));
+    }
+    s.parse().map(|sev| FailOn(Some(sev))).map_err(|_| {
+        format!("unknown severity {s:?}: use info, low, medium, high, critical or never")
+    })
+}
+
+/// The terminal view on standard output, or on standard error when the JSON takes standard
+/// output; coloured per `--color` (auto: a terminal and no NO_COLOR).
+pub fn terminal_sink(color: ColorChoice, show_alerts: bool, to_stderr: bool) -> Box<dyn Sink> {
+    let is_tty = if to_stderr {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
+    let colour = match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_tty && std::env::var_os("NO_COLOR").is_none(),
+    };
+    if to_stderr {
+        Box::new(
+            Terminal::new(io::stderr(), "standard error".to_owned(), colour)
+                .show(show_alerts, true),
+        )
+    } else {
+        Box::new(
+            Terminal::new(io::stdout(), "standard output".to_owned(), colour)
+                .show(show_alerts, true),
+        )
+    }
 }
 
 /// Why a command failed, and so its exit code.

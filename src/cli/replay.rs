@@ -1,7 +1,7 @@
 //! `egresswatch replay`: analyse capture files.
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -9,10 +9,10 @@ use clap::Args;
 use egresswatch::capture::{CaptureError, Replay};
 use egresswatch::engine::{Engine, Settings};
 use egresswatch::event::EventSet;
-use egresswatch::policy::{Action, Severity};
-use egresswatch::sink::{JsonLines, Sink, SinkError, Terminal, write_junit};
+use egresswatch::policy::Action;
+use egresswatch::sink::{JsonLines, Sink, SinkError, write_junit};
 
-use super::{ColorChoice, Failure, GeoipArgs, PolicyArgs};
+use super::{ColorChoice, FailOn, Failure, GeoipArgs, PolicyArgs, parse_fail_on, terminal_sink};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -59,19 +59,6 @@ pub struct ReplayArgs {
     pub no_terminal: bool,
 }
 
-/// The `--fail-on` threshold.
-#[derive(Clone, Copy, Debug)]
-pub struct FailOn(Option<Severity>);
-
-fn parse_fail_on(s: &str) -> Result<FailOn, String> {
-    if s.eq_ignore_ascii_case("never") {
-        return Ok(FailOn(None));
-    }
-    s.parse().map(|sev| FailOn(Some(sev))).map_err(|_| {
-        format!("unknown severity {s:?}: use info, low, medium, high, critical or never")
-    })
-}
-
 /// Where the JSON lines go.
 fn json_sink(path: &PathBuf, events: EventSet) -> Result<Box<dyn Sink>, Failure> {
     if path.as_os_str() == "-" {
@@ -94,31 +81,6 @@ fn json_sink(path: &PathBuf, events: EventSet) -> Result<Box<dyn Sink>, Failure>
         events,
         false,
     )))
-}
-
-fn terminal_sink(args: &ReplayArgs, to_stderr: bool) -> Box<dyn Sink> {
-    let is_tty = if to_stderr {
-        io::stderr().is_terminal()
-    } else {
-        io::stdout().is_terminal()
-    };
-    let colour = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => is_tty && std::env::var_os("NO_COLOR").is_none(),
-    };
-    let show_alerts = args.events.alert || args.json.is_some();
-    if to_stderr {
-        Box::new(
-            Terminal::new(io::stderr(), "standard error".to_owned(), colour)
-                .show(show_alerts, true),
-        )
-    } else {
-        Box::new(
-            Terminal::new(io::stdout(), "standard output".to_owned(), colour)
-                .show(show_alerts, true),
-        )
-    }
 }
 
 /// Runs a replay and returns the exit code.
@@ -157,7 +119,11 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
         sinks.push(json_sink(path, args.events)?);
     }
     if !args.no_terminal {
-        sinks.push(terminal_sink(args, json_to_stdout));
+        sinks.push(terminal_sink(
+            args.color,
+            args.events.alert || args.json.is_some(),
+            json_to_stdout,
+        ));
     }
     let alert_rules: Vec<String> = policy
         .rules()
@@ -215,9 +181,6 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     if damaged {
         return Ok(3);
     }
-    let failed = match (args.fail_on.0, report.max_severity) {
-        (Some(threshold), Some(max)) => max >= threshold,
-        _ => false,
-    };
+    let failed = args.fail_on.failed(report.max_severity);
     Ok(u8::from(failed))
 }
