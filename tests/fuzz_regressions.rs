@@ -441,11 +441,11 @@ fn damage_table_shared_captures() {
     assert_eq!(s["counters"]["unsupported_link_types"]["160"], 1);
 }
 
-/// Damaged copies of examples/demo.pcap (150 frames, 142 033 bytes) and of a shared pcapng.
+/// Damaged copies of tests/fixtures/damage-base.pcap (an earlier demo capture: 150 frames, 142 033 bytes) and of a shared pcapng.
 #[test]
 fn damage_table_crafted_captures() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = fs::read(manifest_dir().join("examples/demo.pcap")).unwrap();
+    let demo = fs::read(manifest_dir().join("tests/fixtures/damage-base.pcap")).unwrap();
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.path().join(name);
         fs::write(&path, bytes).unwrap();
