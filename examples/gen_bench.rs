@@ -165,24 +165,6 @@ fn random_v6(rng: &mut Rng) -> Ipv6Addr {
     Ipv6Addr::from(b)
 }
 
-fn checksum(mut sum: u32, bytes: &[u8]) -> u32 {
-    let mut chunks = bytes.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    sum
-}
-
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 fn ip_octets(ip: IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(v4) => v4.octets().to_vec(),
@@ -190,27 +172,12 @@ fn ip_octets(ip: IpAddr) -> Vec<u8> {
     }
 }
 
-/// A TCP segment with real sequence numbers and a timestamp option (12 bytes, as Linux sends),
-/// wrapped in IP by `craft::ip`.
+/// A TCP segment with real sequence numbers and a timestamp option (12 bytes, as Linux sends).
 fn tcp(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut s = Vec::with_capacity(32 + payload.len());
-    s.extend_from_slice(&src.port().to_be_bytes());
-    s.extend_from_slice(&dst.port().to_be_bytes());
-    s.extend_from_slice(&seq.to_be_bytes());
-    s.extend_from_slice(&ack.to_be_bytes());
-    s.push(8 << 4); // data offset: 8 words (20 + 12 bytes of options)
-    s.push(flags);
-    s.extend_from_slice(&502u16.to_be_bytes()); // window (scaled)
-    s.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
-    s.extend_from_slice(&[1, 1, 8, 10]); // NOP, NOP, timestamps
-    s.extend_from_slice(&seq.rotate_left(7).to_be_bytes());
-    s.extend_from_slice(&ack.rotate_left(3).to_be_bytes());
-    s.extend_from_slice(payload);
-    let (a, b) = (ip_octets(src.ip()), ip_octets(dst.ip()));
-    let pseudo = checksum(checksum(0, &a), &b) + 6 + s.len() as u32;
-    let c = fold(checksum(pseudo, &s));
-    s[16..18].copy_from_slice(&c.to_be_bytes());
-    craft::ip(src.ip(), dst.ip(), 6, &s)
+    let mut options = [1u8, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0]; // NOP, NOP, timestamps
+    options[4..8].copy_from_slice(&seq.rotate_left(7).to_be_bytes());
+    options[8..12].copy_from_slice(&ack.rotate_left(3).to_be_bytes());
+    craft::tcp_segment(src, dst, seq, ack, flags, &options, payload)
 }
 
 fn dns_name(out: &mut Vec<u8>, name: &str) {

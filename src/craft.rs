@@ -92,15 +92,32 @@ fn ip_with_id(src: IpAddr, dst: IpAddr, proto: u8, segment: &[u8], id: u16) -> V
 
 /// A TCP segment inside an IP packet.
 pub fn tcp(src: SocketAddr, dst: SocketAddr, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut s = Vec::with_capacity(20 + payload.len());
+    let ack = if flags & tcp_flags::ACK != 0 { 1 } else { 0 };
+    tcp_segment(src, dst, 1000, ack, flags, &[], payload)
+}
+
+/// A TCP segment with the given sequence and acknowledgment numbers and options (a multiple of
+/// 4 bytes, e.g. NOP NOP + timestamps), inside an IP packet, checksummed.
+pub fn tcp_segment(
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let header_len = 20 + options.len();
+    let mut s = Vec::with_capacity(header_len + payload.len());
     s.extend_from_slice(&src.port().to_be_bytes());
     s.extend_from_slice(&dst.port().to_be_bytes());
-    s.extend_from_slice(&1000u32.to_be_bytes()); // sequence number
-    s.extend_from_slice(&(if flags & tcp_flags::ACK != 0 { 1u32 } else { 0 }).to_be_bytes());
-    s.push(5 << 4); // data offset: 5 words, no options
+    s.extend_from_slice(&seq.to_be_bytes());
+    s.extend_from_slice(&ack.to_be_bytes());
+    s.push(((header_len / 4) as u8) << 4); // data offset in 32-bit words
     s.push(flags);
     s.extend_from_slice(&64240u16.to_be_bytes()); // window
     s.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+    s.extend_from_slice(options);
     s.extend_from_slice(payload);
     let c = checksum_fold(checksum_add(pseudo_sum(src.ip(), dst.ip(), 6, s.len()), &s));
     s[16..18].copy_from_slice(&c.to_be_bytes());
