@@ -111,12 +111,13 @@ fn from_capture(path: &Path, corpus: &mut Corpus, hellos: &mut Vec<Vec<u8>>) {
     };
     let mut quic_flows: HashMap<(IpAddr, u16, IpAddr), Vec<Vec<u8>>> = HashMap::new();
     while let Ok(Some(frame)) = replay.next_frame() {
-        if let Some(sel) = link_selector(frame.link_type) {
-            if frame.data.len() <= FRAME_MAX && take("decode") {
-                let mut seed = vec![sel];
-                seed.extend_from_slice(frame.data);
-                corpus.add("decode", &seed);
-            }
+        if let Some(sel) = link_selector(frame.link_type)
+            && frame.data.len() <= FRAME_MAX
+            && take("decode")
+        {
+            let mut seed = vec![sel];
+            seed.extend_from_slice(frame.data);
+            corpus.add("decode", &seed);
         }
         let Some(p) = decoder.decode(&frame) else {
             continue;
