@@ -32,10 +32,13 @@ fuzz_target!(|data: &[u8]| {
                     transport: Transport::from_ip_proto(6),
                     country: CountryCode::new(country),
                     asn: Some(4134),
+                    as_org: Some("CHINANET-BACKBONE"),
                     hostname: host,
                     queried_name: host,
                     encrypted: Some(host.is_none()),
                     bytes_out: 1 << 20,
+                    country_bytes_out: 1 << 24,
+                    name_bytes_out: 1 << 22,
                     dns_named: Some(false),
                 };
                 if let Some(id) = policy.alert(&subject) {
