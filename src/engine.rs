@@ -917,6 +917,8 @@ pub struct LiveStats {
     pub alerts: u64,
     /// Alerts de-duplicated.
     pub alerts_suppressed: u64,
+    /// Times the GeoIP databases were reloaded.
+    pub geoip_reloads: u64,
 }
 
 /// Live mode: wall-clock expiry and running counters.
@@ -937,6 +939,16 @@ impl Engine<'_> {
             flows: self.flows.stats().created,
             alerts: self.core.counters.alerts,
             alerts_suppressed: self.core.counters.alerts_suppressed,
+            geoip_reloads: self.core.counters.geoip_reloads,
         }
+    }
+
+    /// Switches to freshly opened databases (live: SIGHUP, or a database file replaced on
+    /// disk). The policy's overrides are installed on them; flows that already exist keep the
+    /// answers they got, new flows get the new databases'. Counted in `geoip_reloads`.
+    pub fn replace_resolver(&mut self, mut resolver: Resolver) {
+        resolver.set_overrides(self.core.policy.overrides().to_vec());
+        self.core.resolver = resolver;
+        self.core.counters.geoip_reloads += 1;
     }
 }

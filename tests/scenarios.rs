@@ -500,3 +500,53 @@ country_bytes_out_over = "1kB"
     // Per-flow counters are unaffected: the flow that crossed had sent only part of the total.
     assert!(alerts[0]["bytes_out"].as_u64().unwrap() < 1000);
 }
+
+/// Live mode reloads the databases on SIGHUP or when a file changes: the engine switches
+/// resolvers, keeps the policy's overrides on the new one, and counts the reload.
+#[test]
+fn replacing_the_resolver_keeps_overrides_and_is_counted() {
+    use egresswatch::capture::Frame;
+    use egresswatch::engine::{Engine, Settings};
+    use egresswatch::geoip::Resolver;
+    use egresswatch::policy::Policy;
+    use egresswatch::sink::Sink;
+
+    let policy = Policy::from_file(&common::fixture("lab.toml")).unwrap();
+    let sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut engine = Engine::new(
+        policy,
+        Resolver::embedded().unwrap(),
+        &Settings::default(),
+        vec!["test".to_owned()],
+        sinks,
+    );
+    let frames = tcp_session("192.168.1.50:50000", "198.18.1.10:443", T0);
+    let feed = |engine: &mut Engine<'_>, frames: &[(i64, Vec<u8>)]| {
+        for (i, (ts, data)) in frames.iter().enumerate() {
+            let frame = Frame {
+                ts_ns: *ts,
+                link_type: LinkType::ETHERNET,
+                data,
+                wire_len: data.len() as u32,
+                source: 0,
+                index: i as u64 + 1,
+            };
+            engine.process(&frame).unwrap();
+        }
+    };
+    feed(&mut engine, &frames[..1]);
+    engine.replace_resolver(Resolver::embedded().unwrap());
+    // A new flow after the reload still gets the override's country (CN) and alerts.
+    let later = tcp_session("192.168.1.50:50001", "198.18.1.11:443", T0 + 1_000 * MS);
+    feed(&mut engine, &later);
+    let report = engine.finish().unwrap();
+    assert_eq!(report.summary.counters.geoip_reloads, 1);
+    assert_eq!(report.summary.counters.alerts, 2);
+    assert_eq!(
+        report.summary.devices[0]
+            .countries
+            .keys()
+            .collect::<Vec<_>>(),
+        ["CN"]
+    );
+}

@@ -125,9 +125,28 @@ struct Outcome {
     broken_pipe: bool,
 }
 
+/// Modification time and size of each database and overlay file given, to notice a replaced
+/// file. Empty for the embedded databases.
+fn file_stamps(geoip: &GeoipArgs) -> Vec<(PathBuf, Option<(std::time::SystemTime, u64)>)> {
+    geoip
+        .geoip_db
+        .iter()
+        .chain(&geoip.geoip_overlay)
+        .map(|p| {
+            let stamp = std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())));
+            (p.clone(), stamp)
+        })
+        .collect()
+}
+
 /// Everything the loop works on.
 struct Live<'a> {
     engine: Engine<'a>,
+    /// How the GeoIP databases were opened, to reopen them.
+    geoip: GeoipArgs,
+    geoip_stamps: Vec<(PathBuf, Option<(std::time::SystemTime, u64)>)>,
     output: Option<Output>,
     names: Vec<String>,
     counters: Vec<Counters>,
@@ -202,6 +221,7 @@ impl Live<'_> {
             alerts: e.alerts,
             alerts_suppressed: e.alerts_suppressed,
             drops,
+            geoip_reloads: e.geoip_reloads,
             interfaces,
         };
         let mut line = serde_json::to_vec(&stats).map_err(|e| SinkError {
@@ -220,7 +240,32 @@ impl Live<'_> {
     }
 
     /// Expires idle flows at the wall clock's time.
+    /// Reopens the GeoIP databases and switches to them; on failure keeps those in use.
+    fn reload_geoip(&mut self, why: &str) {
+        match self.geoip.open() {
+            Ok(resolver) => {
+                let names: Vec<String> = resolver
+                    .databases()
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .collect();
+                self.engine.replace_resolver(resolver);
+                tracing::info!("{why}: reloaded the GeoIP databases ({})", names.join(", "));
+            }
+            Err(e) => tracing::error!("{why}: keeping the GeoIP databases in use: {e}"),
+        }
+        self.geoip_stamps = file_stamps(&self.geoip);
+    }
+
+    /// Whether a database or overlay file was replaced or changed on disk since the last look.
+    fn geoip_changed(&self) -> bool {
+        !self.geoip_stamps.is_empty() && file_stamps(&self.geoip) != self.geoip_stamps
+    }
+
     fn tick(&mut self) -> Result<(), Failure> {
+        if self.geoip_changed() {
+            self.reload_geoip("a GeoIP file changed on disk");
+        }
         match self.engine.tick(wall_clock_ns()) {
             Err(e) if e.is_broken_pipe() => {
                 self.outcome.broken_pipe = true;
@@ -321,6 +366,8 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         max_packets: args.max_packets,
         processed: 0,
         outcome: Outcome::default(),
+        geoip_stamps: file_stamps(&args.geoip),
+        geoip: args.geoip.clone(),
     };
     runtime.block_on(drive(&mut live, captures, duration, stats_every))?;
     let Live {
@@ -425,6 +472,7 @@ async fn drive(
                 live.stop.store(true, Ordering::Relaxed);
             }
             _ = sighup.recv() => {
+                live.reload_geoip("SIGHUP");
                 if let Some(out) = &live.output {
                     match out.reopen() {
                         Ok(true) => tracing::info!("SIGHUP: reopened {}", out.name()),

@@ -353,6 +353,8 @@ pub struct RunCounters {
     pub alerts: u64,
     pub alerts_suppressed: u64,
     pub geoip_lookup_errors: u64,
+    /// Times the GeoIP databases were reloaded during the run (live: SIGHUP or a file replaced).
+    pub geoip_reloads: u64,
 }
 
 /// The end-of-run summary.
@@ -446,5 +448,7 @@ pub struct Stats {
     /// Kernel drops over all interfaces; absent when no interface's backend says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drops: Option<u64>,
+    /// Times the GeoIP databases were reloaded since the start.
+    pub geoip_reloads: u64,
     pub interfaces: Vec<InterfaceStats>,
 }
