@@ -61,8 +61,8 @@ pub struct LiveArgs {
     /// goes to standard error). Every line is flushed as it is written; SIGHUP reopens the file.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Which events to write as JSON: a comma-separated list of alert, flow, summary (or all).
-    /// `stats` events are written whenever --stats-interval is not 0.
+    /// Which events to write as JSON: a comma-separated list of alert, flow, summary, dns (or
+    /// all). `stats` events are written whenever --stats-interval is not 0.
     #[arg(long, value_name = "LIST", default_value = "alert,flow,summary", value_parser = EventSet::parse)]
     pub events: EventSet,
     /// Exit with code 1 when an alert at or above this severity was raised: info, low, medium,
@@ -352,6 +352,12 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     let names = args.interfaces.clone();
     let engine = Engine::new(policy, resolver, &settings, names.clone(), sinks)
         .with_source_kind("interface");
+    // `--events dns` means the same as in replay: one event per DNS answer a device receives.
+    let engine = if args.events.dns && args.json.is_some() {
+        engine.with_dns_events()
+    } else {
+        engine
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
