@@ -21,10 +21,10 @@ fn lookup_names_alibabas_frankfurt_server_from_the_embedded_databases() {
     assert_eq!(a["asn"], 45_102);
     assert_eq!(a["as_org"], "Alibaba (US) Technology Co., Ltd.");
     assert_eq!(a["asn_source"], "embedded:asn.mmdb");
-    // What the embedded data says: the country database places the block in Singapore (not
-    // Frankfurt, DE), and the RIR data registers it there too (not in the US).
-    assert_eq!(a["country"], "SG");
-    assert_eq!(a["country_source"], "embedded:geo-whois-asn-country.mmdb");
+    // Where it stands (DB-IP geolocation: Frankfurt), whose it is (a US entity of a group
+    // headquartered in China), and where its block is registered (Singapore): three answers.
+    assert_eq!(a["country"], "DE");
+    assert_eq!(a["country_source"], "embedded:dbip-country.mmdb");
     assert_eq!(a["registered_country"], "SG");
     assert_eq!(a["registered_country_source"], "embedded:asn-country.mmdb");
 }

@@ -74,7 +74,11 @@ fn every_shared_capture_is_processed_with_cn_alerts_exactly_where_the_database_s
             let expected = if alerts.is_empty() { 0 } else { 1 };
             assert_eq!(r.code, expected, "{name}: {}", r.stderr);
         }
-        for a in &alerts {
+        // Built-in re-routing alerts (a name served from CN and elsewhere) may name any country.
+        for a in alerts
+            .iter()
+            .filter(|a| a["rule"]["id"] == "cli-deny-country")
+        {
             assert_eq!(a["remote"]["country"], "CN", "{name}: {a}");
         }
         // A flow alerted exactly when the device sent to a remote the database places in CN.
@@ -98,7 +102,10 @@ fn every_shared_capture_is_processed_with_cn_alerts_exactly_where_the_database_s
                 alerted.insert(f["flow_id"].as_str().unwrap().to_owned());
             }
         }
-        for a in &alerts {
+        for a in alerts
+            .iter()
+            .filter(|a| a["rule"]["id"] == "cli-deny-country")
+        {
             assert!(
                 alerted.contains(a["flow_id"].as_str().unwrap()),
                 "{name}: {a}"

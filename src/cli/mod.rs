@@ -32,8 +32,10 @@ Exit codes:
 /// Shown by `--version`: the embedded data's licences ask for attribution.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    "\nEmbedded IP-to-country and registered-country data: (c) Number Resource Organization",
-    "\n(NRO), https://www.nro.net/, CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/).",
+    "\nEmbedded IP-to-country data: IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0",
+    "\n(https://creativecommons.org/licenses/by/4.0/).",
+    "\nEmbedded registered-country data: (c) Number Resource Organization (NRO),",
+    "\nhttps://www.nro.net/, CC BY 4.0.",
     "\nEmbedded IP-to-ASN data: RouteViews (https://www.routeviews.org/), DB-IP",
     "\n(IP Geolocation by DB-IP, https://db-ip.com) and the NRO, CC BY 4.0, with modifications.",
     "\nAll compiled by ip-location-db (https://github.com/sapics/ip-location-db). See",

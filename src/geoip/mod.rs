@@ -39,15 +39,16 @@ pub use database::{DATABASE_MAX_BYTES, DATABASE_WALK_MAX_NETWORKS};
 pub use overlay::{OVERLAY_DATABASE_TYPE, OVERLAY_MAX_BYTES, OVERLAY_NAME_PREFIX, Overlay};
 pub use special::is_public;
 
-/// The embedded default database: ip-location-db's geo-whois-asn-country (see geoip/README.md for
-/// provenance, licence and attribution).
+/// The embedded default country database: DB-IP's IP to Country Lite, as packaged by ip-location-db
+/// (see geoip/README.md for provenance, licence and attribution). It geolocates: it says where a
+/// server stands, not where its block is registered.
 static EMBEDDED_DATABASE: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/geoip/geo-whois-asn-country.mmdb"
+    "/geoip/dbip-country.mmdb"
 ));
 
 /// How the embedded database is named in [`DatabaseInfo::name`].
-pub const EMBEDDED_DATABASE_NAME: &str = "embedded:geo-whois-asn-country.mmdb";
+pub const EMBEDDED_DATABASE_NAME: &str = "embedded:dbip-country.mmdb";
 
 /// The embedded ASN database: ip-location-db's `asn` CSV (RouteViews, the RIRs and DB-IP), built
 /// with [`writer`] in the GeoLite2-ASN layout (see geoip/README.md).
