@@ -15,9 +15,11 @@ pub mod file;
 pub mod live;
 mod pcap;
 mod pcapng;
+pub mod prefetch;
 pub mod write;
 
 pub use file::{Replay, ReplayStats};
+pub use prefetch::Prefetch;
 pub use write::{PcapWriter, PcapngWriter, TsResolution};
 
 /// The largest record or block, in bytes, that a capture file may claim.

@@ -1,0 +1,281 @@
+//! Reading ahead on a second thread: [`Prefetch`] runs a [`Replay`] on its own thread and hands
+//! its frames over in batches, so that the kernel's copy of the file, gzip inflation and record
+//! parsing overlap with the analysis instead of adding to it.
+//!
+//! Guarantees: the same frames, in the same order, with the same damage errors at the same
+//! places as [`Replay::next_frame`]; memory bounded by [`PREFETCH_BATCHES`] batches of about
+//! [`PREFETCH_BATCH_BYTES`] (plus one record of at most [`super::RECORD_MAX_BYTES`]); batch
+//! buffers are recycled, so reading allocates nothing per frame once the pool is warm. Dropping
+//! a `Prefetch` stops the thread.
+
+use std::ops::Range;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::thread::JoinHandle;
+
+use super::{CaptureError, Frame, LinkType, Replay};
+
+/// Frame bytes gathered before a batch is handed over.
+pub const PREFETCH_BATCH_BYTES: usize = 512 * 1024;
+/// Frames gathered before a batch is handed over, whatever their size.
+pub const PREFETCH_BATCH_FRAMES: usize = 2048;
+/// Batches in flight between the reading thread and the reader, at most.
+pub const PREFETCH_BATCHES: usize = 4;
+
+/// Where one frame's bytes lie in its batch, and its metadata.
+#[derive(Clone, Debug)]
+struct FrameMeta {
+    ts_ns: i64,
+    link_type: LinkType,
+    data: Range<usize>,
+    wire_len: u32,
+    source: u16,
+    index: u64,
+}
+
+/// Frames read ahead, and what ended the batch early.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    frames: Vec<FrameMeta>,
+    /// A damaged input: reported after this batch's frames, as `Replay` reports it.
+    error: Option<CaptureError>,
+    /// Every input is exhausted after this batch.
+    last: bool,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.data.clear();
+        self.frames.clear();
+        self.error = None;
+        self.last = false;
+    }
+
+    fn is_full(&self) -> bool {
+        self.data.len() >= PREFETCH_BATCH_BYTES || self.frames.len() >= PREFETCH_BATCH_FRAMES
+    }
+}
+
+/// A [`Replay`] read on its own thread.
+pub struct Prefetch {
+    names: Vec<String>,
+    full: Receiver<Batch>,
+    empty: SyncSender<Batch>,
+    current: Batch,
+    next: usize,
+    done: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Prefetch {
+    /// Starts reading `replay` on a new thread.
+    pub fn start(replay: Replay) -> std::io::Result<Prefetch> {
+        let names = replay.input_names().to_vec();
+        let (full_tx, full) = sync_channel::<Batch>(PREFETCH_BATCHES);
+        let (empty, empty_rx) = sync_channel::<Batch>(PREFETCH_BATCHES + 2);
+        let thread = std::thread::Builder::new()
+            .name("egresswatch-read".to_owned())
+            .spawn(move || read_ahead(replay, &full_tx, &empty_rx))?;
+        Ok(Prefetch {
+            names,
+            full,
+            empty,
+            current: Batch::default(),
+            next: 0,
+            done: false,
+            thread: Some(thread),
+        })
+    }
+
+    /// The inputs' display names, as [`Replay::input_names`].
+    pub fn input_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The next frame in timestamp order across all inputs, as [`Replay::next_frame`].
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        loop {
+            if self.next < self.current.frames.len() {
+                break;
+            }
+            if let Some(e) = self.current.error.take() {
+                return Err(e);
+            }
+            if self.done || self.current.last {
+                self.done = true;
+                return Ok(None);
+            }
+            let Ok(batch) = self.full.recv() else {
+                // The thread ended without a last batch: it panicked. Nothing more to read.
+                self.done = true;
+                return Ok(None);
+            };
+            let used = std::mem::replace(&mut self.current, batch);
+            self.next = 0;
+            // The pool is sized to never block; a full pool just drops the buffer.
+            let _ = self.empty.try_send(used);
+        }
+        let Some(meta) = self.current.frames.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let data = self.current.data.get(meta.data.clone()).unwrap_or_default();
+        Ok(Some(Frame {
+            ts_ns: meta.ts_ns,
+            link_type: meta.link_type,
+            data,
+            wire_len: meta.wire_len,
+            source: meta.source,
+            index: meta.index,
+        }))
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        // Closing our ends makes the thread's next send fail, and it returns.
+        let (_, closed) = sync_channel(0);
+        drop(std::mem::replace(&mut self.full, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The reading thread: fills batches until every input is exhausted or the reader is gone.
+fn read_ahead(mut replay: Replay, full: &SyncSender<Batch>, empty: &Receiver<Batch>) {
+    let mut batch = Batch::default();
+    loop {
+        let (ended, error) = match replay.next_frame() {
+            Ok(Some(frame)) => {
+                let start = batch.data.len();
+                batch.data.extend_from_slice(frame.data);
+                batch.frames.push(FrameMeta {
+                    ts_ns: frame.ts_ns,
+                    link_type: frame.link_type,
+                    data: start..batch.data.len(),
+                    wire_len: frame.wire_len,
+                    source: frame.source,
+                    index: frame.index,
+                });
+                (false, None)
+            }
+            Ok(None) => (true, None),
+            Err(e) => (false, Some(e)),
+        };
+        let hand_over = ended || error.is_some() || batch.is_full();
+        if !hand_over {
+            continue;
+        }
+        batch.error = error;
+        batch.last = ended;
+        if full.send(batch).is_err() || ended {
+            return;
+        }
+        batch = match empty.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Batch {
+                data: Vec::with_capacity(PREFETCH_BATCH_BYTES + 64 * 1024),
+                frames: Vec::with_capacity(PREFETCH_BATCH_FRAMES),
+                ..Batch::default()
+            },
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::write::{PcapWriter, TsResolution};
+    use crate::capture::{Endian, LinkType};
+
+    /// A frame as owned values: time, bytes, input, index.
+    type Owned = (i64, Vec<u8>, u16, u64);
+
+    fn owned(f: Frame<'_>) -> Owned {
+        (f.ts_ns, f.data.to_vec(), f.source, f.index)
+    }
+
+    /// Every frame a source hands out, with its errors as strings, until it says it is done.
+    fn drain(
+        mut next: impl FnMut() -> Result<Option<Owned>, CaptureError>,
+    ) -> Vec<Result<Owned, String>> {
+        let mut out = Vec::new();
+        loop {
+            match next() {
+                Ok(Some(f)) => out.push(Ok(f)),
+                Ok(None) => return out,
+                Err(e) => out.push(Err(e.to_string())),
+            }
+        }
+    }
+
+    fn capture(frames: usize, size: usize, damage: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = PcapWriter::new(
+            &mut out,
+            LinkType::ETHERNET,
+            TsResolution::Micro,
+            Endian::Little,
+        )
+        .unwrap();
+        for i in 0..frames {
+            let data: Vec<u8> = (0..size + i % 7).map(|b| (b + i) as u8).collect();
+            w.write_frame(
+                1_700_000_000_000_000_000 + i as i64 * 1000,
+                &data,
+                data.len() as u32,
+            )
+            .unwrap();
+        }
+        if damage {
+            // A record header claiming more than the cap: damage after every earlier frame.
+            out.extend_from_slice(&[0; 8]);
+            out.extend_from_slice(&u32::MAX.to_le_bytes());
+            out.extend_from_slice(&u32::MAX.to_le_bytes());
+        }
+        out
+    }
+
+    fn open(inputs: &[(&str, Vec<u8>)]) -> Replay {
+        Replay::from_readers(
+            inputs
+                .iter()
+                .map(|(n, b)| {
+                    (
+                        (*n).to_owned(),
+                        Box::new(std::io::Cursor::new(b.clone())) as Box<dyn std::io::Read + Send>,
+                    )
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn prefetch_gives_the_same_frames_and_errors_as_replay() {
+        // Many batches (by count and by bytes), two inputs merged, one damaged midway.
+        let inputs = [
+            ("a", capture(5000, 60, false)),
+            ("b", capture(3000, 1400, true)),
+        ];
+        let mut replay = open(&inputs);
+        let direct = drain(|| replay.next_frame().map(|f| f.map(owned)));
+        let mut prefetch = Prefetch::start(open(&inputs)).unwrap();
+        let ahead = drain(|| prefetch.next_frame().map(|f| f.map(owned)));
+        assert_eq!(direct.len(), 8001);
+        assert_eq!(direct.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(direct, ahead);
+    }
+
+    #[test]
+    fn dropping_a_prefetch_midway_stops_its_thread() {
+        let inputs = [("a", capture(50_000, 200, false))];
+        let mut p = Prefetch::start(open(&inputs)).unwrap();
+        assert!(p.next_frame().unwrap().is_some());
+        drop(p); // joins the thread: the test would hang if it did not stop
+    }
+}
