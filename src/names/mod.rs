@@ -121,22 +121,39 @@ impl NameBuilder {
     pub(crate) fn byte(&mut self, b: u8, in_dns_label: bool) {
         let plain = (0x21..=0x7e).contains(&b) && b != b'\\' && !(in_dns_label && b == b'.');
         if plain {
-            let c = [if self.lower {
+            // The one-character case of `piece`, without building a string for it (this runs
+            // for every byte of every name).
+            if self.cut {
+                return;
+            }
+            if self.out.len() >= NAME_MAX_CHARS {
+                self.cut = true;
+                self.out.truncate(self.safe);
+                return;
+            }
+            self.out.push(char::from(if self.lower {
                 b.to_ascii_lowercase()
             } else {
                 b
-            }];
-            // Printable ASCII is valid UTF-8; the fallback is unreachable.
-            self.piece(std::str::from_utf8(&c).unwrap_or("?"));
+            }));
+            if self.out.len() < NAME_MAX_CHARS {
+                self.safe = self.out.len();
+            }
             return;
         }
-        use std::fmt::Write;
-        let mut tmp = String::with_capacity(4);
-        let _ = match self.escape {
-            Escape::Hex => write!(tmp, "\\x{b:02x}"),
-            Escape::Decimal => write!(tmp, "\\{b:03}"),
+        // `\xHH` or `\DDD`: four ASCII bytes, built without an allocation.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let seq = match self.escape {
+            Escape::Hex => [
+                b'\\',
+                b'x',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ],
+            Escape::Decimal => [b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10],
         };
-        self.piece(&tmp);
+        // ASCII by construction; the fallback is unreachable.
+        self.piece(std::str::from_utf8(&seq).unwrap_or("?"));
     }
 
     /// Appends a separator dot (DNS label boundary).
