@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::quic::QuicInitialAssembler;
 use super::tls::{TlsHandshakeState, TlsHelloAssembler, TlsVersion};
-use super::{AppProto, classify, dns, http};
+use super::{AppProto, classify, dns, http, proto};
 use crate::decode::{Packet, Transport};
 
 /// Device/address pairs the DNS cache holds at most; beyond, expired entries go first, then all.
@@ -218,6 +218,21 @@ pub struct FlowInsight {
     http_head: Option<Vec<u8>>,
     /// Counted by the engine: ClientHellos that could not be assembled.
     pub tls_failures: u8,
+    /// What the VPN and equipment recognisers learned (issue 8).
+    vpn: ProtoTrack,
+}
+
+/// Per-flow facts of the VPN and equipment protocols that decide the encryption verdict.
+#[derive(Default)]
+struct ProtoTrack {
+    /// An IKE message with protected payloads (or ESP in UDP on the same flow) was seen.
+    ike_protected: bool,
+    /// The SNMP message that classified the flow was SNMPv3 with privacy.
+    snmp_private: bool,
+    /// An SNMP message was parsed on this flow.
+    snmp_seen: bool,
+    /// HTTP payloads looked at for the CWMP namespace (a SOAP body after plain headers).
+    cwmp_tries: u8,
 }
 
 /// What [`FlowInsight::observe`] learned from one packet.
@@ -268,6 +283,18 @@ impl FlowInsight {
                 _ => None,
             },
             Some(AppProto::Quic | AppProto::Dtls | AppProto::Ssh) => Some(true),
+            // VPN tunnels: encrypted by construction (WireGuard's handshake already encrypts
+            // the static key; OpenVPN's control channel is TLS; ESP is ciphertext past its SPI).
+            // NETCONF runs inside SSH.
+            Some(AppProto::Esp | AppProto::Wireguard | AppProto::Openvpn | AppProto::Netconf) => {
+                Some(true)
+            }
+            // IKE: IKE_SA_INIT (and IKEv1's first exchanges) travel in the clear; the first
+            // protected message, or ESP on the same NAT-T flow, settles it as encrypted.
+            Some(AppProto::Ike) if self.vpn.ike_protected => Some(true),
+            Some(AppProto::Ike) if !ended => None,
+            // SNMPv3 with privacy encrypts its PDUs; v1, v2c and v3 without privacy do not.
+            Some(AppProto::Snmp) => Some(self.vpn.snmp_private),
             // Still classifying (a ClientHello may arrive out of order): not known yet.
             Some(AppProto::Unknown) | None
                 if !ended && self.classify_tries < CLASSIFY_TRIES_MAX =>
@@ -294,7 +321,7 @@ impl FlowInsight {
         if p.payload.is_empty() {
             return Learned::default();
         }
-        let before = (self.encrypted(false), self.app_proto);
+        let before = (self.encrypted(false), self.app_proto, self.protocol(false));
         let mut changed = false;
         if outbound {
             self.payload_out = true;
@@ -341,6 +368,7 @@ impl FlowInsight {
                 self.tls = None;
             }
         }
+        self.observe_proto(p);
         match self.app_proto {
             Some(AppProto::Tls) if p.transport == Transport::Tcp => {
                 let track = self.tls.get_or_insert_with(Box::default);
@@ -385,7 +413,9 @@ impl FlowInsight {
                     }
                 }
             }
-            Some(AppProto::Http) if outbound && !self.http_seen => {
+            Some(AppProto::Http | AppProto::Cwmp | AppProto::Sstp | AppProto::Anyconnect)
+                if outbound && !self.http_seen =>
+            {
                 // The request head may span segments (a long URL or User-Agent before Host):
                 // gather the client's bytes, in order, up to the head limit.
                 let head = self.http_head.get_or_insert_with(Vec::new);
@@ -420,8 +450,47 @@ impl FlowInsight {
                 _ => {}
             }
         }
-        changed |= before != (self.encrypted(false), self.app_proto);
+        changed |= before != (self.encrypted(false), self.app_proto, self.protocol(false));
         Learned { changed }
+    }
+}
+
+impl FlowInsight {
+    /// The protocol for the policy: `None` while nothing was classified, and while `unknown`
+    /// may still become something else (a TCP flow whose first client bytes were not seen yet);
+    /// with `ended`, whatever was found.
+    pub fn protocol(&self, ended: bool) -> Option<AppProto> {
+        match self.app_proto {
+            Some(AppProto::Unknown) if !ended && self.classify_tries < CLASSIFY_TRIES_MAX => None,
+            p => p,
+        }
+    }
+
+    /// Follows the VPN and equipment protocols past their first payload: IKE's protected
+    /// messages, SNMPv3 privacy, and a CWMP SOAP body arriving after plain HTTP headers.
+    fn observe_proto(&mut self, p: &Packet<'_>) {
+        let ports = (p.src_port, p.dst_port);
+        match self.app_proto {
+            Some(AppProto::Ike) if p.transport == Transport::Udp && !self.vpn.ike_protected => {
+                self.vpn.ike_protected = proto::ike(p.payload, ports).is_some_and(|h| h.protected)
+                    || proto::esp_in_udp(p.payload, ports);
+            }
+            Some(AppProto::Snmp) if p.transport == Transport::Udp => {
+                if let Some(m) = proto::snmp(p.payload) {
+                    // The first message decides; a later plaintext one makes it plaintext.
+                    self.vpn.snmp_private =
+                        m.private && (self.vpn.snmp_private || !self.vpn.snmp_seen);
+                    self.vpn.snmp_seen = true;
+                }
+            }
+            Some(AppProto::Http) if self.vpn.cwmp_tries < CLASSIFY_TRIES_MAX => {
+                self.vpn.cwmp_tries += 1;
+                if proto::cwmp_namespace(p.payload) {
+                    self.app_proto = Some(AppProto::Cwmp);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

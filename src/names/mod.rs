@@ -38,6 +38,7 @@ pub mod attribution;
 pub mod classify;
 pub mod dns;
 pub mod http;
+pub mod proto;
 pub mod quic;
 pub mod tls;
 

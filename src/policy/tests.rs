@@ -45,6 +45,7 @@ fn flow() -> Subject<'static> {
         country_bytes_out: 0,
         name_bytes_out: 0,
         dns_named: None,
+        app_proto: None,
     }
 }
 
@@ -366,7 +367,7 @@ fn reason_placeholders() {
     assert_eq!(
         err("[[rules]]\nid = \"a\"\nreason = \"{device} to {remote} via {proto}\"\n"),
         "p.toml:3:36: unknown placeholder {proto} in reason: use {device}, {device_ip}, {remote}, \
-         {port}, {transport}, {country}, {asn}, {as_org}, {rule}, {hostname}, {bytes_out}; write {{ or }} for a literal brace"
+         {port}, {transport}, {country}, {asn}, {as_org}, {rule}, {hostname}, {bytes_out}, {app_proto}; write {{ or }} for a literal brace"
     );
     assert!(
         err("[[rules]]\nid = \"a\"\nreason = \"oops {device\"\n")
@@ -1283,6 +1284,7 @@ fn needs_and_thresholds() {
             dns_named: true,
             bytes_out: true,
             totals: false,
+            app_protos: false,
         }
     );
     let p = load(
