@@ -21,6 +21,9 @@ pub const NTP_PORT: u16 = 123;
 pub const COAP_PORTS: [u16; 2] = [5683, 5684];
 /// NETCONF over SSH (RFC 6242 §3: "the IANA-assigned TCP port 830").
 pub const NETCONF_PORT: u16 = 830;
+/// NETCONF Call Home over SSH: the device connects out to its manager (RFC 8071 §3.1 and §7,
+/// "netconf-ch-ssh", TCP port 4334).
+pub const NETCONF_CALL_HOME_PORT: u16 = 4334;
 /// TR-069 connection requests from the ACS to the CPE (TR-069 §3.2.2, default port 7547).
 pub const CWMP_PORT: u16 = 7547;
 /// How far into an HTTP payload the CWMP SOAP namespace is looked for.
@@ -418,9 +421,10 @@ pub fn snmp(b: &[u8]) -> Option<SnmpMessage> {
 }
 
 /// NETCONF over SSH: the content is SSH (`SSH-` identification, RFC 4253 §4.2); only the port
-/// tells NETCONF (RFC 6242 §3, TCP 830).
+/// tells NETCONF (RFC 6242 §3, TCP 830; Call Home, RFC 8071 §3.1, TCP 4334).
 pub fn netconf(b: &[u8], ports: (u16, u16)) -> bool {
-    has_port(ports, NETCONF_PORT) && b.starts_with(b"SSH-")
+    (has_port(ports, NETCONF_PORT) || has_port(ports, NETCONF_CALL_HOME_PORT))
+        && b.starts_with(b"SSH-")
 }
 
 /// The CWMP SOAP namespace prefix (TR-069 Annex A: "urn:dslforum-org:cwmp-1-0" ... "-1-4").

@@ -321,6 +321,7 @@ fn netconf_is_ssh_on_830() {
     let banner = b"SSH-2.0-OpenSSH_9.6\r\n";
     assert_eq!(tcp(banner, 830), Some(AppProto::Netconf));
     assert_eq!(tcp(banner, 22), Some(AppProto::Ssh));
+    assert_eq!(tcp(banner, 4334), Some(AppProto::Netconf), "Call Home");
     assert_eq!(
         classify(banner, Transport::Tcp, (830, EPHEMERAL)),
         Some(AppProto::Netconf),
@@ -476,7 +477,7 @@ impl Rng {
 /// Ports no recogniser gives meaning to.
 fn plain_port(r: u64) -> u16 {
     let p = 1024 + u16::try_from(r % 60_000).unwrap_or(0);
-    if [4500, 5683, 5684, 7547].contains(&p) {
+    if [4334, 4500, 5683, 5684, 7547].contains(&p) {
         p + 1
     } else {
         p
