@@ -187,7 +187,7 @@ fn is_quic_version(v: u32) -> bool {
 ///
 /// The order is deliberate, strongest structure first, so that a weaker check never swallows
 /// another protocol's traffic: TLS, DTLS and QUIC (record and header magic); SSH (NETCONF when
-/// on port 830); the HTTP family (SSTP and AnyConnect requests, CWMP, plain HTTP); DNS where a
+/// on port 830 or 4334); the HTTP family (SSTP and AnyConnect requests, CWMP, plain HTTP); DNS where a
 /// port says DNS; then the VPNs (IKE, ESP-in-UDP, WireGuard, OpenVPN); then the equipment
 /// protocols (MQTT, SNMP, syslog; NTP and CoAP last because they need their port); DNS without
 /// a port hint at the very end. ESP (IP protocol 50) has no ports and is recognised by protocol
