@@ -557,4 +557,209 @@ mod tests {
         f.app_proto = Some(AppProto::Ssh);
         assert_eq!(f.encrypted(false), Some(true));
     }
+
+    // ---- VPN and equipment protocols (issue 8) ----------------------------------------------
+
+    use crate::craft::proto as m;
+    use crate::decode::Fragment;
+
+    fn pkt(transport: Transport, ports: (u16, u16), payload: &[u8]) -> Packet<'_> {
+        Packet {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            src: "192.168.1.50".parse().unwrap(),
+            dst: "203.0.113.9".parse().unwrap(),
+            transport,
+            src_port: ports.0,
+            dst_port: ports.1,
+            tcp_flags: 0x18,
+            seq: 1,
+            ip_len: 0,
+            payload_len: u32::try_from(payload.len()).unwrap(),
+            payload,
+            fragment: Fragment::None,
+            tunnel: None,
+        }
+    }
+
+    fn feed(f: &mut FlowInsight, p: &Packet<'_>, outbound: bool) -> bool {
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        f.observe(p, outbound, dev, 0, &mut PassiveDns::default())
+            .changed
+    }
+
+    #[test]
+    fn ike_is_encrypted_once_a_protected_message_is_seen() {
+        let mut f = FlowInsight::default();
+        let init = m::ike_sa_init(false);
+        assert!(feed(&mut f, &pkt(Transport::Udp, (500, 500), &init), true));
+        assert_eq!(f.app_proto, Some(AppProto::Ike));
+        assert_eq!(f.protocol(false), Some(AppProto::Ike));
+        assert_eq!(f.encrypted(false), None, "IKE_SA_INIT is in the clear");
+        assert_eq!(
+            f.encrypted(true),
+            Some(false),
+            "no protected message by the end"
+        );
+        let auth = m::ike_auth(false, 100);
+        assert!(feed(&mut f, &pkt(Transport::Udp, (500, 500), &auth), true));
+        assert_eq!(f.encrypted(false), Some(true));
+        // On the NAT-T port, ESP after the IKE messages settles it too.
+        let mut g = FlowInsight::default();
+        let marked = m::non_esp_marker(&m::ike_sa_init(false));
+        feed(&mut g, &pkt(Transport::Udp, (4500, 4500), &marked), true);
+        assert_eq!(g.encrypted(false), None);
+        let esp = m::esp(0x1000, 1, 64);
+        assert!(feed(&mut g, &pkt(Transport::Udp, (4500, 4500), &esp), true));
+        assert_eq!(
+            (g.app_proto, g.encrypted(false)),
+            (Some(AppProto::Ike), Some(true))
+        );
+    }
+
+    #[test]
+    fn vpns_are_encrypted_equipment_protocols_are_not() {
+        for (transport, ports, payload, proto, enc) in [
+            (
+                Transport::Other(50),
+                (0, 0),
+                m::esp(0x1000, 1, 64),
+                AppProto::Esp,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 51820),
+                m::wireguard(1, 0),
+                AppProto::Wireguard,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 1194),
+                m::openvpn_hard_reset(false),
+                AppProto::Openvpn,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 514),
+                m::syslog(34, "x"),
+                AppProto::Syslog,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (123, 123),
+                m::ntp_client(),
+                AppProto::Ntp,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (40000, 162),
+                m::snmp_v2c(1, "public", 0xa7),
+                AppProto::Snmp,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (40000, 162),
+                m::snmp_v3(true, 0xa6),
+                AppProto::Snmp,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 162),
+                m::snmp_v3(false, 0xa6),
+                AppProto::Snmp,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (40000, 5683),
+                m::coap_post("t"),
+                AppProto::Coap,
+                false,
+            ),
+            (
+                Transport::Tcp,
+                (40000, 1883),
+                m::mqtt_connect("c"),
+                AppProto::Mqtt,
+                false,
+            ),
+            (
+                Transport::Tcp,
+                (40000, 830),
+                b"SSH-2.0-x\r\n".to_vec(),
+                AppProto::Netconf,
+                true,
+            ),
+        ] {
+            let mut f = FlowInsight::default();
+            feed(&mut f, &pkt(transport, ports, &payload), true);
+            assert_eq!(f.app_proto, Some(proto));
+            assert_eq!(f.encrypted(false), Some(enc), "{proto}");
+            assert_eq!(f.encrypted(true), Some(enc), "{proto} at the end");
+        }
+        // A plaintext SNMP message after a private one makes the flow plaintext.
+        let mut f = FlowInsight::default();
+        feed(
+            &mut f,
+            &pkt(Transport::Udp, (40000, 162), &m::snmp_v3(true, 0xa6)),
+            true,
+        );
+        feed(
+            &mut f,
+            &pkt(Transport::Udp, (162, 40000), &m::snmp_v2c(1, "p", 0xa2)),
+            false,
+        );
+        assert_eq!(f.encrypted(false), Some(false));
+    }
+
+    #[test]
+    fn a_cwmp_body_after_plain_headers_makes_the_flow_cwmp() {
+        let inform = m::cwmp_inform("acs.example");
+        let split = inform.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut f = FlowInsight::default();
+        feed(
+            &mut f,
+            &pkt(Transport::Tcp, (40000, 80), &inform[..split]),
+            true,
+        );
+        assert_eq!(f.app_proto, Some(AppProto::Http));
+        assert_eq!(f.hostname.as_ref().map(|h| &*h.name), Some("acs.example"));
+        assert!(feed(
+            &mut f,
+            &pkt(Transport::Tcp, (40000, 80), &inform[split..]),
+            true
+        ));
+        assert_eq!(f.app_proto, Some(AppProto::Cwmp));
+        assert_eq!(f.hostname.as_ref().map(|h| &*h.name), Some("acs.example"));
+    }
+
+    #[test]
+    fn the_policy_sees_unknown_only_once_it_is_settled() {
+        let mut f = FlowInsight::default();
+        // A TCP segment that is not the client's first byte: a ClientHello may still come.
+        feed(
+            &mut f,
+            &pkt(Transport::Tcp, (40000, 443), b"\x01\x02\x03"),
+            true,
+        );
+        assert_eq!(f.app_proto, Some(AppProto::Unknown));
+        assert_eq!(f.protocol(false), None);
+        assert_eq!(f.protocol(true), Some(AppProto::Unknown));
+        // A datagram is settled at once.
+        let mut g = FlowInsight::default();
+        feed(
+            &mut g,
+            &pkt(Transport::Udp, (40000, 9999), b"\x01\x02\x03"),
+            true,
+        );
+        assert_eq!(g.protocol(false), Some(AppProto::Unknown));
+    }
 }
