@@ -475,6 +475,11 @@ impl FlowInsight {
                 self.vpn.ike_protected = proto::ike(p.payload, ports).is_some_and(|h| h.protected)
                     || proto::esp_in_udp(p.payload, ports);
             }
+            // IKE over TCP: each segment is looked at from its start (a frame split across
+            // segments is missed, a later one is found).
+            Some(AppProto::Ike) if p.transport == Transport::Tcp && !self.vpn.ike_protected => {
+                self.vpn.ike_protected = proto::ike_tcp(p.payload) == Some(true);
+            }
             Some(AppProto::Snmp) if p.transport == Transport::Udp => {
                 if let Some(m) = proto::snmp(p.payload) {
                     // The first message decides; a later plaintext one makes it plaintext.

@@ -266,6 +266,9 @@ pub const ESP_IP_PROTO: u8 = 50;
 
 /// The VPN protocols over UDP or TCP.
 fn vpn(payload: &[u8], udp: bool, ports: (u16, u16)) -> Option<AppProto> {
+    if !udp && proto::ike_tcp(payload).is_some() {
+        return Some(AppProto::Ike);
+    }
     if udp {
         if proto::ike(payload, ports).is_some() {
             return Some(AppProto::Ike);

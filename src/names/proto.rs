@@ -93,6 +93,32 @@ pub fn ike(b: &[u8], ports: (u16, u16)) -> Option<IkeHeader> {
     ike_header(b)
 }
 
+/// The stream prefix of IKE and ESP over TCP (RFC 9329 §3.1: "IKETCP", sent once by the
+/// initiator).
+pub const IKE_TCP_PREFIX: &[u8] = b"IKETCP";
+
+/// IKE over TCP (RFC 9329 §3): after the optional stream prefix, frames of a two-byte length
+/// (counting itself) holding a non-ESP marker and an IKE message, or an ESP packet. Returns
+/// whether the first frame is protected (a protected IKE message or ESP); `None` when the
+/// payload is not such a stream. Without the prefix the first frame must be an IKE message whose
+/// length matches both the frame and the IKE header.
+pub fn ike_tcp(b: &[u8]) -> Option<bool> {
+    let (prefixed, b) = match b.strip_prefix(IKE_TCP_PREFIX) {
+        Some(rest) => (true, rest),
+        None => (false, b),
+    };
+    if prefixed && b.is_empty() {
+        return Some(false);
+    }
+    let len = usize::from(be16(b, 0)?);
+    let frame = b.get(2..len)?;
+    if frame.get(..4) == Some(&[0u8; 4]) {
+        return ike_header(frame.get(4..)?).map(|h| h.protected);
+    }
+    // ESP (RFC 4303 §2): only after the prefix, or later in the stream.
+    (prefixed && frame.len() >= 16 && be32(frame, 0).is_some_and(|spi| spi >= 256)).then_some(true)
+}
+
 /// ESP in UDP (RFC 3948 §2.1): the SPI and sequence number of an ESP header (RFC 4303 §2)
 /// directly after the UDP header. ESP is opaque past those 8 bytes, so the NAT-T port 4500 is
 /// required (RFC 3948 §2: the port IKE negotiated for encapsulation, RFC 7296 §2.23). The SPI is

@@ -97,6 +97,47 @@ fn esp_by_protocol_number_and_in_udp_on_4500() {
     assert_eq!(udp(&[0xff], 4500), Some(AppProto::Unknown));
 }
 
+#[test]
+fn ike_over_tcp_with_and_without_the_stream_prefix() {
+    let frame = |body: &[u8]| {
+        let mut f = u16::try_from(body.len() + 2)
+            .unwrap()
+            .to_be_bytes()
+            .to_vec();
+        f.extend_from_slice(body);
+        f
+    };
+    let init = frame(&m::non_esp_marker(&m::ike_sa_init(false)));
+    let mut first = IKE_TCP_PREFIX.to_vec();
+    first.extend_from_slice(&init);
+    assert_eq!(ike_tcp(&first), Some(false));
+    assert_eq!(tcp(&first, 4500), Some(AppProto::Ike));
+    assert_eq!(
+        tcp(IKE_TCP_PREFIX, 4500),
+        Some(AppProto::Ike),
+        "prefix alone"
+    );
+    assert_eq!(
+        ike_tcp(&init),
+        Some(false),
+        "the responder's side has no prefix"
+    );
+    let auth = frame(&m::non_esp_marker(&m::ike_auth(true, 80)));
+    assert_eq!(ike_tcp(&auth), Some(true));
+    let mut esp = IKE_TCP_PREFIX.to_vec();
+    esp.extend_from_slice(&frame(&m::esp(0x1000, 1, 64)));
+    assert_eq!(ike_tcp(&esp), Some(true));
+    assert_eq!(
+        ike_tcp(&frame(&m::esp(0x1000, 1, 64))),
+        None,
+        "ESP alone is not enough"
+    );
+    let mut short = init.clone();
+    short[1] += 1;
+    assert_eq!(ike_tcp(&short), None, "frame longer than the segment");
+    truncations_fail(&init, |b| ike_tcp(b).is_some());
+}
+
 // ---- WireGuard ---------------------------------------------------------------------------------
 
 #[test]
