@@ -538,3 +538,23 @@ fn other_shared_captures_do_not_turn_into_new_protocols() {
         ]
     );
 }
+
+/// A misspelt protocol is refused by `policy check` at its line and column, with a suggestion.
+#[test]
+fn policy_check_names_a_misspelt_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bs.toml");
+    std::fs::write(
+        &file,
+        "[[rules]]\nid = \"bs\"\napp_protos = [\"syslog\", \"snmpv3\"]\n",
+    )
+    .unwrap();
+    let r = run(&["policy".as_ref(), "check".as_ref(), file.as_os_str()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let want = format!(
+        "{}:3:25: unknown protocol \"snmpv3\", did you mean \"snmp\"?",
+        file.display()
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
