@@ -8,6 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::decode::Mac;
 
+/// Payloads of the VPN and equipment protocols (issue 8).
+pub mod proto;
+
 /// TCP flag bits (RFC 9293 §3.1).
 pub mod tcp_flags {
     pub const FIN: u8 = 0x01;

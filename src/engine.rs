@@ -606,6 +606,7 @@ impl Core<'_> {
             country_bytes_out: totals.0,
             name_bytes_out: totals.1,
             dns_named: flow.ann.dns_named,
+            app_proto: insight.protocol(ended),
         };
         let Some(rule_id) = self.policy.evaluate(&subject) else {
             return Ok(());

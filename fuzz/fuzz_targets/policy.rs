@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
                     country_bytes_out: 1 << 24,
                     name_bytes_out: 1 << 22,
                     dns_named: Some(false),
+                    app_proto: Some(egresswatch::names::AppProto::Syslog),
                 };
                 if let Some(id) = policy.alert(&subject) {
                     std::hint::black_box(id);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::quic::QuicInitialAssembler;
 use super::tls::{TlsHandshakeState, TlsHelloAssembler, TlsVersion};
-use super::{AppProto, classify, dns, http};
+use super::{AppProto, classify, dns, http, proto};
 use crate::decode::{Packet, Transport};
 
 /// Device/address pairs the DNS cache holds at most; beyond, expired entries go first, then all.
@@ -218,6 +218,21 @@ pub struct FlowInsight {
     http_head: Option<Vec<u8>>,
     /// Counted by the engine: ClientHellos that could not be assembled.
     pub tls_failures: u8,
+    /// What the VPN and equipment recognisers learned (issue 8).
+    vpn: ProtoTrack,
+}
+
+/// Per-flow facts of the VPN and equipment protocols that decide the encryption verdict.
+#[derive(Default)]
+struct ProtoTrack {
+    /// An IKE message with protected payloads (or ESP in UDP on the same flow) was seen.
+    ike_protected: bool,
+    /// The SNMP message that classified the flow was SNMPv3 with privacy.
+    snmp_private: bool,
+    /// An SNMP message was parsed on this flow.
+    snmp_seen: bool,
+    /// HTTP payloads looked at for the CWMP namespace (a SOAP body after plain headers).
+    cwmp_tries: u8,
 }
 
 /// What [`FlowInsight::observe`] learned from one packet.
@@ -268,6 +283,18 @@ impl FlowInsight {
                 _ => None,
             },
             Some(AppProto::Quic | AppProto::Dtls | AppProto::Ssh) => Some(true),
+            // VPN tunnels: encrypted by construction (WireGuard's handshake already encrypts
+            // the static key; OpenVPN's control channel is TLS; ESP is ciphertext past its SPI).
+            // NETCONF runs inside SSH.
+            Some(AppProto::Esp | AppProto::Wireguard | AppProto::Openvpn | AppProto::Netconf) => {
+                Some(true)
+            }
+            // IKE: IKE_SA_INIT (and IKEv1's first exchanges) travel in the clear; the first
+            // protected message, or ESP on the same NAT-T flow, settles it as encrypted.
+            Some(AppProto::Ike) if self.vpn.ike_protected => Some(true),
+            Some(AppProto::Ike) if !ended => None,
+            // SNMPv3 with privacy encrypts its PDUs; v1, v2c and v3 without privacy do not.
+            Some(AppProto::Snmp) => Some(self.vpn.snmp_private),
             // Still classifying (a ClientHello may arrive out of order): not known yet.
             Some(AppProto::Unknown) | None
                 if !ended && self.classify_tries < CLASSIFY_TRIES_MAX =>
@@ -294,7 +321,7 @@ impl FlowInsight {
         if p.payload.is_empty() {
             return Learned::default();
         }
-        let before = (self.encrypted(false), self.app_proto);
+        let before = (self.encrypted(false), self.app_proto, self.protocol(false));
         let mut changed = false;
         if outbound {
             self.payload_out = true;
@@ -341,6 +368,7 @@ impl FlowInsight {
                 self.tls = None;
             }
         }
+        self.observe_proto(p);
         match self.app_proto {
             Some(AppProto::Tls) if p.transport == Transport::Tcp => {
                 let track = self.tls.get_or_insert_with(Box::default);
@@ -385,7 +413,9 @@ impl FlowInsight {
                     }
                 }
             }
-            Some(AppProto::Http) if outbound && !self.http_seen => {
+            Some(AppProto::Http | AppProto::Cwmp | AppProto::Sstp | AppProto::Anyconnect)
+                if outbound && !self.http_seen =>
+            {
                 // The request head may span segments (a long URL or User-Agent before Host):
                 // gather the client's bytes, in order, up to the head limit.
                 let head = self.http_head.get_or_insert_with(Vec::new);
@@ -420,8 +450,52 @@ impl FlowInsight {
                 _ => {}
             }
         }
-        changed |= before != (self.encrypted(false), self.app_proto);
+        changed |= before != (self.encrypted(false), self.app_proto, self.protocol(false));
         Learned { changed }
+    }
+}
+
+impl FlowInsight {
+    /// The protocol for the policy: `None` while nothing was classified, and while `unknown`
+    /// may still become something else (a TCP flow whose first client bytes were not seen yet);
+    /// with `ended`, whatever was found.
+    pub fn protocol(&self, ended: bool) -> Option<AppProto> {
+        match self.app_proto {
+            Some(AppProto::Unknown) if !ended && self.classify_tries < CLASSIFY_TRIES_MAX => None,
+            p => p,
+        }
+    }
+
+    /// Follows the VPN and equipment protocols past their first payload: IKE's protected
+    /// messages, SNMPv3 privacy, and a CWMP SOAP body arriving after plain HTTP headers.
+    fn observe_proto(&mut self, p: &Packet<'_>) {
+        let ports = (p.src_port, p.dst_port);
+        match self.app_proto {
+            Some(AppProto::Ike) if p.transport == Transport::Udp && !self.vpn.ike_protected => {
+                self.vpn.ike_protected = proto::ike(p.payload, ports).is_some_and(|h| h.protected)
+                    || proto::esp_in_udp(p.payload, ports);
+            }
+            // IKE over TCP: each segment is looked at from its start (a frame split across
+            // segments is missed, a later one is found).
+            Some(AppProto::Ike) if p.transport == Transport::Tcp && !self.vpn.ike_protected => {
+                self.vpn.ike_protected = proto::ike_tcp(p.payload) == Some(true);
+            }
+            Some(AppProto::Snmp) if p.transport == Transport::Udp => {
+                if let Some(m) = proto::snmp(p.payload) {
+                    // The first message decides; a later plaintext one makes it plaintext.
+                    self.vpn.snmp_private =
+                        m.private && (self.vpn.snmp_private || !self.vpn.snmp_seen);
+                    self.vpn.snmp_seen = true;
+                }
+            }
+            Some(AppProto::Http) if self.vpn.cwmp_tries < CLASSIFY_TRIES_MAX => {
+                self.vpn.cwmp_tries += 1;
+                if proto::cwmp_namespace(p.payload) {
+                    self.app_proto = Some(AppProto::Cwmp);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -487,5 +561,210 @@ mod tests {
         assert_eq!(f.encrypted(false), Some(false));
         f.app_proto = Some(AppProto::Ssh);
         assert_eq!(f.encrypted(false), Some(true));
+    }
+
+    // ---- VPN and equipment protocols (issue 8) ----------------------------------------------
+
+    use crate::craft::proto as m;
+    use crate::decode::Fragment;
+
+    fn pkt(transport: Transport, ports: (u16, u16), payload: &[u8]) -> Packet<'_> {
+        Packet {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            src: "192.168.1.50".parse().unwrap(),
+            dst: "203.0.113.9".parse().unwrap(),
+            transport,
+            src_port: ports.0,
+            dst_port: ports.1,
+            tcp_flags: 0x18,
+            seq: 1,
+            ip_len: 0,
+            payload_len: u32::try_from(payload.len()).unwrap(),
+            payload,
+            fragment: Fragment::None,
+            tunnel: None,
+        }
+    }
+
+    fn feed(f: &mut FlowInsight, p: &Packet<'_>, outbound: bool) -> bool {
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        f.observe(p, outbound, dev, 0, &mut PassiveDns::default())
+            .changed
+    }
+
+    #[test]
+    fn ike_is_encrypted_once_a_protected_message_is_seen() {
+        let mut f = FlowInsight::default();
+        let init = m::ike_sa_init(false);
+        assert!(feed(&mut f, &pkt(Transport::Udp, (500, 500), &init), true));
+        assert_eq!(f.app_proto, Some(AppProto::Ike));
+        assert_eq!(f.protocol(false), Some(AppProto::Ike));
+        assert_eq!(f.encrypted(false), None, "IKE_SA_INIT is in the clear");
+        assert_eq!(
+            f.encrypted(true),
+            Some(false),
+            "no protected message by the end"
+        );
+        let auth = m::ike_auth(false, 100);
+        assert!(feed(&mut f, &pkt(Transport::Udp, (500, 500), &auth), true));
+        assert_eq!(f.encrypted(false), Some(true));
+        // On the NAT-T port, ESP after the IKE messages settles it too.
+        let mut g = FlowInsight::default();
+        let marked = m::non_esp_marker(&m::ike_sa_init(false));
+        feed(&mut g, &pkt(Transport::Udp, (4500, 4500), &marked), true);
+        assert_eq!(g.encrypted(false), None);
+        let esp = m::esp(0x1000, 1, 64);
+        assert!(feed(&mut g, &pkt(Transport::Udp, (4500, 4500), &esp), true));
+        assert_eq!(
+            (g.app_proto, g.encrypted(false)),
+            (Some(AppProto::Ike), Some(true))
+        );
+    }
+
+    #[test]
+    fn vpns_are_encrypted_equipment_protocols_are_not() {
+        for (transport, ports, payload, proto, enc) in [
+            (
+                Transport::Other(50),
+                (0, 0),
+                m::esp(0x1000, 1, 64),
+                AppProto::Esp,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 51820),
+                m::wireguard(1, 0),
+                AppProto::Wireguard,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 1194),
+                m::openvpn_hard_reset(false),
+                AppProto::Openvpn,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 514),
+                m::syslog(34, "x"),
+                AppProto::Syslog,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (123, 123),
+                m::ntp_client(),
+                AppProto::Ntp,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (40000, 162),
+                m::snmp_v2c(1, "public", 0xa7),
+                AppProto::Snmp,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (40000, 162),
+                m::snmp_v3(true, 0xa6),
+                AppProto::Snmp,
+                true,
+            ),
+            (
+                Transport::Udp,
+                (40000, 162),
+                m::snmp_v3(false, 0xa6),
+                AppProto::Snmp,
+                false,
+            ),
+            (
+                Transport::Udp,
+                (40000, 5683),
+                m::coap_post("t"),
+                AppProto::Coap,
+                false,
+            ),
+            (
+                Transport::Tcp,
+                (40000, 1883),
+                m::mqtt_connect("c"),
+                AppProto::Mqtt,
+                false,
+            ),
+            (
+                Transport::Tcp,
+                (40000, 830),
+                b"SSH-2.0-x\r\n".to_vec(),
+                AppProto::Netconf,
+                true,
+            ),
+        ] {
+            let mut f = FlowInsight::default();
+            feed(&mut f, &pkt(transport, ports, &payload), true);
+            assert_eq!(f.app_proto, Some(proto));
+            assert_eq!(f.encrypted(false), Some(enc), "{proto}");
+            assert_eq!(f.encrypted(true), Some(enc), "{proto} at the end");
+        }
+        // A plaintext SNMP message after a private one makes the flow plaintext.
+        let mut f = FlowInsight::default();
+        feed(
+            &mut f,
+            &pkt(Transport::Udp, (40000, 162), &m::snmp_v3(true, 0xa6)),
+            true,
+        );
+        feed(
+            &mut f,
+            &pkt(Transport::Udp, (162, 40000), &m::snmp_v2c(1, "p", 0xa2)),
+            false,
+        );
+        assert_eq!(f.encrypted(false), Some(false));
+    }
+
+    #[test]
+    fn a_cwmp_body_after_plain_headers_makes_the_flow_cwmp() {
+        let inform = m::cwmp_inform("acs.example");
+        let split = inform.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut f = FlowInsight::default();
+        feed(
+            &mut f,
+            &pkt(Transport::Tcp, (40000, 80), &inform[..split]),
+            true,
+        );
+        assert_eq!(f.app_proto, Some(AppProto::Http));
+        assert_eq!(f.hostname.as_ref().map(|h| &*h.name), Some("acs.example"));
+        assert!(feed(
+            &mut f,
+            &pkt(Transport::Tcp, (40000, 80), &inform[split..]),
+            true
+        ));
+        assert_eq!(f.app_proto, Some(AppProto::Cwmp));
+        assert_eq!(f.hostname.as_ref().map(|h| &*h.name), Some("acs.example"));
+    }
+
+    #[test]
+    fn the_policy_sees_unknown_only_once_it_is_settled() {
+        let mut f = FlowInsight::default();
+        // A TCP segment that is not the client's first byte: a ClientHello may still come.
+        feed(
+            &mut f,
+            &pkt(Transport::Tcp, (40000, 443), b"\x01\x02\x03"),
+            true,
+        );
+        assert_eq!(f.app_proto, Some(AppProto::Unknown));
+        assert_eq!(f.protocol(false), None);
+        assert_eq!(f.protocol(true), Some(AppProto::Unknown));
+        // A datagram is settled at once.
+        let mut g = FlowInsight::default();
+        feed(
+            &mut g,
+            &pkt(Transport::Udp, (40000, 9999), b"\x01\x02\x03"),
+            true,
+        );
+        assert_eq!(g.protocol(false), Some(AppProto::Unknown));
     }
 }

@@ -1,12 +1,18 @@
 //! Application protocol of a flow direction, from the content of its first payload rather than
-//! its ports (DESIGN §2 "Encryption"): TLS, DTLS, QUIC, SSH, HTTP, DNS, or unknown.
+//! its ports (DESIGN §2 "Encryption"): TLS, DTLS, QUIC, SSH, HTTP, DNS, the VPN tunnels (IKE,
+//! ESP, WireGuard, OpenVPN, SSTP and AnyConnect seen in the clear) and the equipment protocols
+//! (NTP, syslog, SNMP, NETCONF, TR-069/CWMP, MQTT, CoAP; recognisers in [`super::proto`]), or
+//! unknown.
 //!
-//! Guarantees: constant work for every protocol but DNS, whose check is a bounded parse; no
-//! panic on any input. Ports only ever break a tie for DNS, which has no magic bytes.
+//! Guarantees: constant work for every protocol but DNS and SNMP, whose checks are bounded
+//! parses, and CWMP, whose namespace search reads at most
+//! [`proto::CWMP_SEARCH_MAX_BYTES`]; no panic on any input. Ports only ever break a tie for
+//! protocols without enough structure of their own (DNS, NTP, CoAP, ESP-in-UDP, NETCONF, CWMP
+//! connection requests), each citing where the port is assigned.
 
 use crate::decode::Transport;
 
-use super::{be16, be32, dns, tls};
+use super::{be16, be32, dns, proto, tls};
 
 /// A protocol recognised from payload bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,6 +24,21 @@ pub enum AppProto {
     Http,
     Dns,
     Unknown,
+    // VPN tunnels (issue 8).
+    Ike,
+    Esp,
+    Wireguard,
+    Openvpn,
+    Sstp,
+    Anyconnect,
+    // Equipment management and telemetry (issue 8).
+    Ntp,
+    Syslog,
+    Snmp,
+    Netconf,
+    Cwmp,
+    Mqtt,
+    Coap,
 }
 
 impl AppProto {
@@ -31,6 +52,19 @@ impl AppProto {
             AppProto::Http => "http",
             AppProto::Dns => "dns",
             AppProto::Unknown => "unknown",
+            AppProto::Ike => "ike",
+            AppProto::Esp => "esp",
+            AppProto::Wireguard => "wireguard",
+            AppProto::Openvpn => "openvpn",
+            AppProto::Sstp => "sstp",
+            AppProto::Anyconnect => "anyconnect",
+            AppProto::Ntp => "ntp",
+            AppProto::Syslog => "syslog",
+            AppProto::Snmp => "snmp",
+            AppProto::Netconf => "netconf",
+            AppProto::Cwmp => "cwmp",
+            AppProto::Mqtt => "mqtt",
+            AppProto::Coap => "coap",
         }
     }
 
@@ -39,8 +73,79 @@ impl AppProto {
     pub fn is_encrypted_protocol(self) -> bool {
         matches!(
             self,
-            AppProto::Tls | AppProto::Dtls | AppProto::Quic | AppProto::Ssh
+            AppProto::Tls
+                | AppProto::Dtls
+                | AppProto::Quic
+                | AppProto::Ssh
+                | AppProto::Ike
+                | AppProto::Esp
+                | AppProto::Wireguard
+                | AppProto::Openvpn
+                | AppProto::Netconf
         )
+    }
+
+    /// Every protocol, in output order.
+    pub const ALL: [AppProto; 20] = [
+        AppProto::Tls,
+        AppProto::Dtls,
+        AppProto::Quic,
+        AppProto::Ssh,
+        AppProto::Http,
+        AppProto::Dns,
+        AppProto::Unknown,
+        AppProto::Ike,
+        AppProto::Esp,
+        AppProto::Wireguard,
+        AppProto::Openvpn,
+        AppProto::Sstp,
+        AppProto::Anyconnect,
+        AppProto::Ntp,
+        AppProto::Syslog,
+        AppProto::Snmp,
+        AppProto::Netconf,
+        AppProto::Cwmp,
+        AppProto::Mqtt,
+        AppProto::Coap,
+    ];
+
+    /// The protocol named `name` (as [`AppProto::as_str`] writes it, either case).
+    pub fn from_name(name: &str) -> Option<AppProto> {
+        AppProto::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// VPN tunnels: the policy group `vpn`.
+    pub fn is_vpn(self) -> bool {
+        matches!(
+            self,
+            AppProto::Ike
+                | AppProto::Esp
+                | AppProto::Wireguard
+                | AppProto::Openvpn
+                | AppProto::Sstp
+                | AppProto::Anyconnect
+        )
+    }
+
+    /// Equipment management and telemetry protocols: the policy group `management`.
+    pub fn is_management(self) -> bool {
+        matches!(
+            self,
+            AppProto::Ntp
+                | AppProto::Syslog
+                | AppProto::Snmp
+                | AppProto::Netconf
+                | AppProto::Cwmp
+                | AppProto::Mqtt
+                | AppProto::Coap
+        )
+    }
+
+    /// A bit of its own, for sets of protocols (`ALL` has fewer than 32 entries).
+    pub fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -79,8 +184,23 @@ fn is_quic_version(v: u32) -> bool {
 
 /// Classifies the first payload of a flow direction. `None` for an empty payload or a transport
 /// without payload semantics; [`AppProto::Unknown`] when bytes were seen but matched nothing.
+///
+/// The order is deliberate, strongest structure first, so that a weaker check never swallows
+/// another protocol's traffic: TLS, DTLS and QUIC (record and header magic); SSH (NETCONF when
+/// on port 830 or 4334); the HTTP family (SSTP and AnyConnect requests, CWMP, plain HTTP); DNS where a
+/// port says DNS; then the VPNs (IKE, ESP-in-UDP, WireGuard, OpenVPN); then the equipment
+/// protocols (MQTT, SNMP, syslog; NTP and CoAP last because they need their port); DNS without
+/// a port hint at the very end. ESP (IP protocol 50) has no ports and is recognised by protocol
+/// number alone.
 pub fn classify(payload: &[u8], transport: Transport, ports: (u16, u16)) -> Option<AppProto> {
-    if payload.is_empty() || !transport.has_ports() {
+    if payload.is_empty() {
+        return None;
+    }
+    // RFC 4303 §2: ESP is its own IP protocol, 50; its payload is opaque past SPI and sequence.
+    if transport == Transport::Other(ESP_IP_PROTO) {
+        return Some(AppProto::Esp);
+    }
+    if !transport.has_ports() {
         return None;
     }
     let udp = transport == Transport::Udp;
@@ -95,9 +215,21 @@ pub fn classify(payload: &[u8], transport: Transport, ports: (u16, u16)) -> Opti
     }
     // RFC 4253 §4.2: "SSH-protoversion-softwareversion SP comments CR LF".
     if !udp && payload.starts_with(b"SSH-") {
+        if proto::netconf(payload, ports) {
+            return Some(AppProto::Netconf);
+        }
         return Some(AppProto::Ssh);
     }
+    if proto::sstp(payload) {
+        return Some(AppProto::Sstp);
+    }
+    if proto::anyconnect(payload) {
+        return Some(AppProto::Anyconnect);
+    }
     if HTTP_METHODS.iter().any(|m| payload.starts_with(m)) || payload.starts_with(b"HTTP/1.") {
+        if proto::cwmp(payload, ports) {
+            return Some(AppProto::Cwmp);
+        }
         return Some(AppProto::Http);
     }
     let port_hint = ports.0 == DNS_PORT
@@ -112,10 +244,64 @@ pub fn classify(payload: &[u8], transport: Transport, ports: (u16, u16)) -> Opti
             .filter(|&len| usize::from(len) + 2 == payload.len())
             .and_then(|_| payload.get(2..))
     };
-    if dns_body.is_some_and(|b| plausible_dns(b, port_hint)) {
+    // DNS on a DNS port wins over everything below: a query can look like a WireGuard header
+    // (an id of 0x0400 and flags 0) or satisfy the looser NTP and CoAP checks.
+    if port_hint && dns_body.is_some_and(|b| plausible_dns(b, true)) {
+        return Some(AppProto::Dns);
+    }
+    if let Some(p) = vpn(payload, udp, ports) {
+        return Some(p);
+    }
+    if let Some(p) = equipment(payload, udp, ports) {
+        return Some(p);
+    }
+    if !port_hint && dns_body.is_some_and(|b| plausible_dns(b, false)) {
         return Some(AppProto::Dns);
     }
     Some(AppProto::Unknown)
+}
+
+/// IP protocol number of ESP (RFC 4303 §2, IANA "Assigned Internet Protocol Numbers").
+pub const ESP_IP_PROTO: u8 = 50;
+
+/// The VPN protocols over UDP or TCP.
+fn vpn(payload: &[u8], udp: bool, ports: (u16, u16)) -> Option<AppProto> {
+    if !udp && proto::ike_tcp(payload).is_some() {
+        return Some(AppProto::Ike);
+    }
+    if udp {
+        if proto::ike(payload, ports).is_some() {
+            return Some(AppProto::Ike);
+        }
+        if proto::esp_in_udp(payload, ports) {
+            return Some(AppProto::Esp);
+        }
+        if proto::wireguard(payload) {
+            return Some(AppProto::Wireguard);
+        }
+    }
+    proto::openvpn(payload, !udp).then_some(AppProto::Openvpn)
+}
+
+/// The equipment protocols: those with magic or a full structure first, then the two that need
+/// their port (NTP, CoAP).
+fn equipment(payload: &[u8], udp: bool, ports: (u16, u16)) -> Option<AppProto> {
+    if !udp && proto::mqtt(payload) {
+        return Some(AppProto::Mqtt);
+    }
+    if udp && proto::snmp(payload).is_some() {
+        return Some(AppProto::Snmp);
+    }
+    if proto::syslog(payload, !udp) {
+        return Some(AppProto::Syslog);
+    }
+    if udp && proto::ntp(payload, ports) {
+        return Some(AppProto::Ntp);
+    }
+    if udp && proto::coap(payload, ports) {
+        return Some(AppProto::Coap);
+    }
+    None
 }
 
 /// TLS record: type 22 (handshake) or 23 (application data, a capture started mid-flow),

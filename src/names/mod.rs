@@ -1,5 +1,6 @@
 //! Passive hostname parsers: DNS messages, TLS/DTLS ClientHello, the ClientHello inside QUIC
-//! Initial packets, plaintext HTTP requests, and payload classification by content.
+//! Initial packets, plaintext HTTP requests, and payload classification by content (including
+//! the VPN and equipment protocol recognisers of [`proto`]).
 //!
 //! This module owns turning transport payload bytes into names and protocol labels. It does no
 //! I/O, keeps no global state and never performs an active lookup. Every parser takes borrowed
@@ -38,6 +39,7 @@ pub mod attribution;
 pub mod classify;
 pub mod dns;
 pub mod http;
+pub mod proto;
 pub mod quic;
 pub mod tls;
 

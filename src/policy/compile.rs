@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use super::countries::{self, CountrySet, EEA_EXTRA, EU};
-use super::matcher::{Conditions, CountryCond, DomainPattern, OperatorCond, OrgPattern};
+use super::matcher::{Conditions, CountryCond, DomainPattern, OperatorCond, OrgPattern, ProtoSet};
 use super::model::{
     IntOrStr, RawDevice, RawOperator, RawOperatorsFile, RawOverride, RawPolicy, RawRule,
     SpannedList,
@@ -27,6 +27,7 @@ use super::{
 };
 use crate::decode::{Mac, Transport};
 use crate::geoip::GeoOverride;
+use crate::names::AppProto;
 
 /// How deep custom groups may include one another.
 pub const GROUP_NESTING_MAX: usize = 64;
@@ -1371,6 +1372,16 @@ fn compile_rule(
     if let Some(n) = &r.name_bytes_out_over {
         c.name_bytes_out_over = Some(parse_bytes(n.get_ref()).map_err(|m| src.at(n, m))?);
     }
+    c.app_protos = r
+        .app_protos
+        .as_ref()
+        .map(|l| app_proto_set(src, "app_protos", l))
+        .transpose()?;
+    c.not_app_protos = r
+        .not_app_protos
+        .as_ref()
+        .map(|l| app_proto_set(src, "not_app_protos", l))
+        .transpose()?;
     let template = match &r.reason {
         Some(text) => reason(src, text)?,
         None => Template::generated(&c),
@@ -1383,4 +1394,72 @@ fn compile_rule(
         template,
         builtin: false,
     })
+}
+
+/// The protocol groups `app_protos` and `not_app_protos` accept besides single protocols.
+pub const APP_PROTO_GROUPS: [&str; 2] = ["vpn", "management"];
+
+/// An `app_protos` or `not_app_protos` list: protocol names as `app_proto` writes them, or the
+/// groups `vpn` and `management` (either case).
+fn app_proto_set(
+    src: &Src<'_>,
+    key: &str,
+    list: &Spanned<SpannedList>,
+) -> Result<ProtoSet, PolicyError> {
+    nonempty(src, key, list)?;
+    let mut set = ProtoSet::default();
+    for item in list.get_ref() {
+        let text = item.get_ref().trim();
+        let group =
+            |pick: fn(AppProto) -> bool| AppProto::ALL.into_iter().filter(move |&p| pick(p));
+        if text.eq_ignore_ascii_case("vpn") {
+            group(AppProto::is_vpn).for_each(|p| set.insert(p));
+        } else if text.eq_ignore_ascii_case("management") {
+            group(AppProto::is_management).for_each(|p| set.insert(p));
+        } else if let Some(p) = AppProto::from_name(text) {
+            set.insert(p);
+        } else {
+            return Err(src.at(item, unknown_app_proto(text)));
+        }
+    }
+    Ok(set)
+}
+
+/// The message for a name that is no protocol and no protocol group, with the closest name.
+pub fn unknown_app_proto(text: &str) -> String {
+    let names = AppProto::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .chain(APP_PROTO_GROUPS);
+    let lower = text.to_ascii_lowercase();
+    let best = names
+        .clone()
+        .map(|n| (edit_distance(&lower, n), n))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, n)| *d <= 2.max(n.len() / 3));
+    let all: Vec<&str> = names.collect();
+    match best {
+        Some((_, n)) => format!(
+            "unknown protocol {text:?}, did you mean {n:?}? (protocols: {})",
+            all.join(", ")
+        ),
+        None => format!("unknown protocol {text:?}: use one of {}", all.join(", ")),
+    }
+}
+
+/// Levenshtein distance of two short ASCII strings (names are capped by the TOML line; the
+/// work is |a|·|b| with one row kept).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }

@@ -11,6 +11,7 @@ use super::Subject;
 use super::countries::CountrySet;
 use crate::decode::Transport;
 use crate::geoip::is_public;
+use crate::names::AppProto;
 
 /// A country condition: the codes it names, and whether it named `home` (so that adding home
 /// countries later, from `--home`, extends it).
@@ -56,6 +57,24 @@ pub struct Conditions {
     pub name_bytes_out_over: Option<u64>,
     /// `Some(true)`: no DNS answer named the remote; `Some(false)`: one did.
     pub hardcoded: Option<bool>,
+    /// The flow's protocol is known and in this set.
+    pub app_protos: Option<ProtoSet>,
+    /// The flow's protocol is known and not in this set.
+    pub not_app_protos: Option<ProtoSet>,
+}
+
+/// A set of [`AppProto`]s, one bit each ([`AppProto::bit`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProtoSet(pub u32);
+
+impl ProtoSet {
+    pub fn contains(self, p: AppProto) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    pub fn insert(&mut self, p: AppProto) {
+        self.0 |= p.bit();
+    }
 }
 
 /// A `domains` entry: an exact name, or with `wildcard` the proper subdomains of `name`
@@ -229,6 +248,12 @@ impl Conditions {
                 .is_none_or(|n| s.hostname.is_some() && s.name_bytes_out > n)
             && on_known(self.hardcoded.as_ref(), s.dns_named, |want, named| {
                 *want != named
+            })
+            && on_known(self.app_protos.as_ref(), s.app_proto, |set, p| {
+                set.contains(p)
+            })
+            && on_known(self.not_app_protos.as_ref(), s.app_proto, |set, p| {
+                !set.contains(p)
             })
     }
 }

@@ -29,6 +29,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::decode::{Mac, Transport};
 use crate::geoip::{CountryCode, GeoOverride};
+use crate::names::AppProto;
 
 pub use compile::GROUP_NESTING_MAX;
 pub use countries::{COUNTRIES, name_of as country_name};
@@ -319,6 +320,9 @@ pub struct Subject<'a> {
     /// `Some(true)` when a DNS answer in the capture named the remote for this device,
     /// `Some(false)` when none did, `None` while the engine cannot tell yet.
     pub dns_named: Option<bool>,
+    /// The protocol the payload was recognised as; `None` before payload was classified (and
+    /// while `unknown` may still become something else).
+    pub app_proto: Option<AppProto>,
 }
 
 /// Which flow facts the rules look at, so that the engine knows which changes can change a
@@ -336,6 +340,8 @@ pub struct Needs {
     /// Some rule uses `country_bytes_out_over` or `name_bytes_out_over`: the engine must keep
     /// run totals; see [`Policy::total_thresholds`].
     pub totals: bool,
+    /// Some rule uses `app_protos` or `not_app_protos` (`app_proto`).
+    pub app_protos: bool,
 }
 
 /// The compiled, validated policy.
@@ -669,6 +675,7 @@ impl Policy {
             n.dns_named |= c.hardcoded.is_some();
             n.bytes_out |= c.bytes_out_over.is_some();
             n.totals |= c.country_bytes_out_over.is_some() || c.name_bytes_out_over.is_some();
+            n.app_protos |= c.app_protos.is_some() || c.not_app_protos.is_some();
         }
         n
     }

@@ -104,6 +104,8 @@ pub struct RawRule {
     pub country_bytes_out_over: Option<Spanned<IntOrStr>>,
     pub name_bytes_out_over: Option<Spanned<IntOrStr>>,
     pub hardcoded: Option<Spanned<bool>>,
+    pub app_protos: Option<Spanned<SpannedList>>,
+    pub not_app_protos: Option<Spanned<SpannedList>>,
 }
 
 /// A value that may be written as an integer or as a string (`443` or `"8000-8100"`,

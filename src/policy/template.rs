@@ -21,6 +21,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "rule",
     "hostname",
     "bytes_out",
+    "app_proto",
 ];
 
 /// One piece of a parsed template.
@@ -45,6 +46,8 @@ enum Piece {
     /// `AS45102 "Alibaba (US) Technology Co., Ltd."`, either part left out when unknown, or
     /// `unknown operator` (generated reasons only).
     Operator,
+    /// The flow's `app_proto`, `unknown` before one is known.
+    AppProto,
 }
 
 /// A parsed reason template.
@@ -113,6 +116,7 @@ impl Template {
                         "rule" => Piece::Rule,
                         "hostname" => Piece::Hostname,
                         "bytes_out" => Piece::BytesOut,
+                        "app_proto" => Piece::AppProto,
                         _ => {
                             return Err(TemplateError {
                                 offset,
@@ -201,6 +205,22 @@ impl Template {
                 text(", more than rule "),
                 Piece::Rule,
                 Piece::Text(format!(" allows ({limit} bytes)")),
+            ]
+        } else if c.app_protos.is_some() || c.not_app_protos.is_some() {
+            vec![
+                Piece::Device,
+                text(" sent "),
+                Piece::AppProto,
+                text(" to "),
+                Piece::NamedRemote,
+                text(" ("),
+                Piece::TransportPort,
+                text(if c.app_protos.is_some() {
+                    "), a protocol denied by rule "
+                } else {
+                    "), outside the protocols allowed by rule "
+                }),
+                Piece::Rule,
             ]
         } else if !c.domains.is_empty() || !c.not_domains.is_empty() {
             vec![
@@ -319,6 +339,7 @@ impl Template {
                     Some(p) if s.transport.has_ports() => write!(out, "{}/{p}", s.transport),
                     _ => write!(out, "{}", s.transport),
                 },
+                Piece::AppProto => out.write_str(s.app_proto.map_or("unknown", |p| p.as_str())),
             };
         }
         out

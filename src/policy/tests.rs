@@ -45,6 +45,7 @@ fn flow() -> Subject<'static> {
         country_bytes_out: 0,
         name_bytes_out: 0,
         dns_named: None,
+        app_proto: None,
     }
 }
 
@@ -366,7 +367,7 @@ fn reason_placeholders() {
     assert_eq!(
         err("[[rules]]\nid = \"a\"\nreason = \"{device} to {remote} via {proto}\"\n"),
         "p.toml:3:36: unknown placeholder {proto} in reason: use {device}, {device_ip}, {remote}, \
-         {port}, {transport}, {country}, {asn}, {as_org}, {rule}, {hostname}, {bytes_out}; write {{ or }} for a literal brace"
+         {port}, {transport}, {country}, {asn}, {as_org}, {rule}, {hostname}, {bytes_out}, {app_proto}; write {{ or }} for a literal brace"
     );
     assert!(
         err("[[rules]]\nid = \"a\"\nreason = \"oops {device\"\n")
@@ -1283,6 +1284,7 @@ fn needs_and_thresholds() {
             dns_named: true,
             bytes_out: true,
             totals: false,
+            app_protos: false,
         }
     );
     let p = load(
@@ -1559,4 +1561,197 @@ mod fuzz {
             let _ = Policy::empty().with_cli(&c);
         }
     }
+}
+
+// ---- app_protos / not_app_protos (issue 8) ----------------------------------------------------
+
+use crate::names::AppProto;
+
+#[test]
+fn app_proto_names_are_checked_with_a_suggestion() {
+    assert_eq!(
+        rule_err("app_protos = [\"ntp\", \"wirguard\"]"),
+        "p.toml:3:22: unknown protocol \"wirguard\", did you mean \"wireguard\"? (protocols: tls, \
+         dtls, quic, ssh, http, dns, unknown, ike, esp, wireguard, openvpn, sstp, anyconnect, ntp, \
+         syslog, snmp, netconf, cwmp, mqtt, coap, vpn, management)"
+    );
+    assert_eq!(
+        rule_err("not_app_protos = [\"managment\"]"),
+        "p.toml:3:19: unknown protocol \"managment\", did you mean \"management\"? (protocols: tls, \
+         dtls, quic, ssh, http, dns, unknown, ike, esp, wireguard, openvpn, sstp, anyconnect, ntp, \
+         syslog, snmp, netconf, cwmp, mqtt, coap, vpn, management)"
+    );
+    assert!(
+        rule_err("app_protos = [\"bittorrent\"]")
+            .starts_with("p.toml:3:15: unknown protocol \"bittorrent\": use one of tls, dtls,"),
+        "{}",
+        rule_err("app_protos = [\"bittorrent\"]")
+    );
+    assert_eq!(
+        rule_err("app_protos = []"),
+        "p.toml:3:14: app_protos is an empty list, which never matches: add entries or remove the key"
+    );
+    assert!(rule_err("app_protos = \"ntp\"").starts_with("p.toml:3:14: "));
+    assert_eq!(
+        rule_err("app_protos = [\"NTP\", \"VPN\", \" syslog \"]"),
+        "ok"
+    );
+}
+
+#[test]
+fn app_protos_need_a_known_protocol_and_groups_expand() {
+    let p = load(
+        "[[rules]]\nid = \"vpn\"\napp_protos = [\"vpn\"]\n\
+         [[rules]]\nid = \"not-mgmt\"\nnot_app_protos = [\"management\", \"dns\"]\n",
+    );
+    let with = |proto| Subject {
+        app_proto: proto,
+        ..to("US")
+    };
+    for vpn in [
+        AppProto::Ike,
+        AppProto::Esp,
+        AppProto::Wireguard,
+        AppProto::Openvpn,
+        AppProto::Sstp,
+        AppProto::Anyconnect,
+    ] {
+        assert_eq!(decide(&p, &with(Some(vpn))), Some("vpn"), "{vpn}");
+    }
+    for mgmt in [
+        AppProto::Ntp,
+        AppProto::Syslog,
+        AppProto::Snmp,
+        AppProto::Netconf,
+        AppProto::Cwmp,
+        AppProto::Mqtt,
+        AppProto::Coap,
+        AppProto::Dns,
+    ] {
+        assert_eq!(decide(&p, &with(Some(mgmt))), None, "{mgmt}");
+    }
+    assert_eq!(decide(&p, &with(Some(AppProto::Tls))), Some("not-mgmt"));
+    assert_eq!(decide(&p, &with(Some(AppProto::Unknown))), Some("not-mgmt"));
+    // Before the payload is classified neither condition holds.
+    assert_eq!(decide(&p, &with(None)), None);
+    assert!(p.needs().app_protos);
+    assert!(!load(TABLE).needs().app_protos);
+}
+
+/// The base-station allow list of examples/policy.toml, reduced to its rules.
+const BASE_STATION: &str = r#"
+[[devices]]
+name = "bs-01"
+ip = "192.168.50.10"
+profile = "base-station"
+
+[[rules]]
+id = "bs-collector"
+action = "allow"
+profiles = ["base-station"]
+app_protos = ["syslog", "snmp"]
+cidrs = ["198.51.100.10/32"]
+
+[[rules]]
+id = "bs-ntp"
+action = "allow"
+profiles = ["base-station"]
+app_protos = ["ntp"]
+cidrs = ["198.51.100.123/32", "198.51.100.124/32"]
+
+[[rules]]
+id = "bs-other-protocol"
+profiles = ["base-station"]
+severity = "high"
+not_app_protos = ["syslog", "snmp", "ntp"]
+
+[[rules]]
+id = "bs-wrong-destination"
+profiles = ["base-station"]
+severity = "high"
+app_protos = ["syslog", "snmp", "ntp"]
+reason = "{device} sent {app_proto} to {remote}, not its collector or time server"
+"#;
+
+#[test]
+fn a_per_device_protocol_allow_list() {
+    let p = load(BASE_STATION);
+    let bs = p.device(v4(192, 168, 50, 10), None);
+    assert!(bs.is_some());
+    let from_bs = |proto, remote| Subject {
+        device: bs,
+        device_ip: v4(192, 168, 50, 10),
+        remote_ip: remote,
+        transport: Transport::Udp,
+        remote_port: Some(514),
+        app_proto: Some(proto),
+        ..flow()
+    };
+    let collector = v4(198, 51, 100, 10);
+    let time = v4(198, 51, 100, 123);
+    let elsewhere = v4(203, 0, 113, 7);
+    for (proto, remote, want) in [
+        (AppProto::Syslog, collector, Some("bs-collector")),
+        (AppProto::Snmp, collector, Some("bs-collector")),
+        (AppProto::Ntp, collector, Some("bs-wrong-destination")),
+        (AppProto::Ntp, time, Some("bs-ntp")),
+        (AppProto::Syslog, time, Some("bs-wrong-destination")),
+        (AppProto::Syslog, elsewhere, Some("bs-wrong-destination")),
+        (AppProto::Tls, collector, Some("bs-other-protocol")),
+        (AppProto::Unknown, elsewhere, Some("bs-other-protocol")),
+        (AppProto::Openvpn, elsewhere, Some("bs-other-protocol")),
+    ] {
+        assert_eq!(
+            decide(&p, &from_bs(proto, remote)),
+            want,
+            "{proto} to {remote}"
+        );
+    }
+    // Another device is not held to the list.
+    let other = Subject {
+        app_proto: Some(AppProto::Tls),
+        ..flow()
+    };
+    assert_eq!(decide(&p, &other), None);
+    // The reasons: written, and generated.
+    let wrong = from_bs(AppProto::Syslog, elsewhere);
+    let id = p.evaluate(&wrong).unwrap();
+    assert_eq!(
+        p.rules()[id].reason(&wrong),
+        "bs-01 sent syslog to 203.0.113.7, not its collector or time server"
+    );
+    let tls = from_bs(AppProto::Tls, collector);
+    let id = p.evaluate(&tls).unwrap();
+    assert_eq!(
+        p.rules()[id].reason(&tls),
+        "bs-01 sent tls to 198.51.100.10 (udp/514), outside the protocols allowed by rule \
+         bs-other-protocol"
+    );
+}
+
+#[test]
+fn a_vpn_to_a_foreign_endpoint() {
+    let p = load(
+        "home = [\"BE\"]\n[[rules]]\nid = \"foreign-vpn\"\nseverity = \"high\"\n\
+         app_protos = [\"vpn\"]\nnot_countries = [\"home\"]\n",
+    );
+    let vpn = |country, proto| Subject {
+        app_proto: Some(proto),
+        encrypted: Some(true),
+        ..to(country)
+    };
+    assert_eq!(
+        decide(&p, &vpn("NL", AppProto::Wireguard)),
+        Some("foreign-vpn")
+    );
+    assert_eq!(decide(&p, &vpn("BE", AppProto::Wireguard)), None);
+    // Encrypted TLS abroad is neither this rule's nor plaintext-foreign's.
+    assert_eq!(decide(&p, &vpn("NL", AppProto::Tls)), None);
+    // Syslog abroad is plaintext: the built-in rule catches it.
+    let syslog = Subject {
+        app_proto: Some(AppProto::Syslog),
+        encrypted: Some(false),
+        ..to("NL")
+    };
+    assert_eq!(decide(&p, &syslog), Some(PLAINTEXT_FOREIGN_RULE));
 }
