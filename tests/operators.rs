@@ -27,6 +27,9 @@ fn subject(asn: Option<u32>, as_org: Option<&'static str>) -> Subject<'static> {
         country_bytes_out: 0,
         name_bytes_out: 0,
         dns_named: None,
+        via_kind: None,
+        via_ip: None,
+        via_country: None,
     }
 }
 

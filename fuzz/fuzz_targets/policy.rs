@@ -40,6 +40,9 @@ fuzz_target!(|data: &[u8]| {
                     country_bytes_out: 1 << 24,
                     name_bytes_out: 1 << 22,
                     dns_named: Some(false),
+                    via_kind: host.map(|_| "socks5"),
+                    via_ip: Some(device_ip),
+                    via_country: CountryCode::new(country),
                 };
                 if let Some(id) = policy.alert(&subject) {
                     std::hint::black_box(id);

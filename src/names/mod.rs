@@ -38,7 +38,9 @@ pub mod attribution;
 pub mod classify;
 pub mod dns;
 pub mod http;
+pub mod proxy;
 pub mod quic;
+pub mod redirect;
 pub mod tls;
 
 #[cfg(test)]

@@ -104,6 +104,11 @@ pub struct RawRule {
     pub country_bytes_out_over: Option<Spanned<IntOrStr>>,
     pub name_bytes_out_over: Option<Spanned<IntOrStr>>,
     pub hardcoded: Option<Spanned<bool>>,
+    // --- re-routing: tunnels, proxies, redirects ---
+    pub via: Option<Spanned<bool>>,
+    pub via_kinds: Option<Spanned<SpannedList>>,
+    pub via_countries: Option<Spanned<SpannedList>>,
+    pub not_via_countries: Option<Spanned<SpannedList>>,
 }
 
 /// A value that may be written as an integer or as a string (`443` or `"8000-8100"`,

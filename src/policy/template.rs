@@ -21,6 +21,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "rule",
     "hostname",
     "bytes_out",
+    "via",
 ];
 
 /// One piece of a parsed template.
@@ -45,6 +46,11 @@ enum Piece {
     /// `AS45102 "Alibaba (US) Technology Co., Ltd."`, either part left out when unknown, or
     /// `unknown operator` (generated reasons only).
     Operator,
+    /// `socks5 198.51.100.7 in DE`, `none` without a hop.
+    Via,
+    /// `, via gre 203.0.113.5 in CN` or `, redirected by 198.18.2.20 in DE`; nothing without a
+    /// hop (ends every generated reason).
+    ViaSuffix,
 }
 
 /// A parsed reason template.
@@ -113,6 +119,7 @@ impl Template {
                         "rule" => Piece::Rule,
                         "hostname" => Piece::Hostname,
                         "bytes_out" => Piece::BytesOut,
+                        "via" => Piece::Via,
                         _ => {
                             return Err(TemplateError {
                                 offset,
@@ -272,6 +279,8 @@ impl Template {
                 Piece::Rule,
             ]
         };
+        let mut pieces = pieces;
+        pieces.push(Piece::ViaSuffix);
         Template(pieces)
     }
 
@@ -287,6 +296,9 @@ impl Template {
                     None => write!(out, "{}", s.device_ip),
                 },
                 Piece::DeviceIp => write!(out, "{}", s.device_ip),
+                Piece::Remote if unresolved(s) => {
+                    out.write_str(name(s).unwrap_or("an unresolved name"))
+                }
                 Piece::Remote => write!(out, "{}", s.remote_ip),
                 Piece::Port => match s.remote_port {
                     Some(p) => write!(out, "{p}"),
@@ -311,6 +323,10 @@ impl Template {
                 Piece::Rule => out.write_str(rule),
                 Piece::Hostname => out.write_str(name(s).unwrap_or("unknown")),
                 Piece::BytesOut => write!(out, "{}", s.bytes_out),
+                Piece::NamedRemote if unresolved(s) => match name(s) {
+                    Some(n) => write!(out, "{n} (address unknown)"),
+                    None => out.write_str("an unresolved name"),
+                },
                 Piece::NamedRemote => match name(s) {
                     Some(n) => write!(out, "{n} ({})", s.remote_ip),
                     None => write!(out, "{}", s.remote_ip),
@@ -319,9 +335,46 @@ impl Template {
                     Some(p) if s.transport.has_ports() => write!(out, "{}/{p}", s.transport),
                     _ => write!(out, "{}", s.transport),
                 },
+                Piece::Via => via_text(&mut out, s, "none"),
+                Piece::ViaSuffix => match s.via_kind {
+                    Some("redirect") => {
+                        let r = out.write_str(", redirected by ");
+                        r.and_then(|()| via_where(&mut out, s))
+                    }
+                    Some(_) => {
+                        let r = out.write_str(", via ");
+                        r.and_then(|()| via_text(&mut out, s, ""))
+                    }
+                    None => Ok(()),
+                },
             };
         }
         out
+    }
+}
+
+/// A proxied or redirected flow whose target is known only by name.
+fn unresolved(s: &Subject<'_>) -> bool {
+    s.via_kind.is_some() && s.remote_ip.is_unspecified()
+}
+
+/// `gre 203.0.113.5 in CN`; `none` (or `absent`) without a hop.
+fn via_text(out: &mut String, s: &Subject<'_>, absent: &str) -> std::fmt::Result {
+    match s.via_kind {
+        Some(kind) => {
+            write!(out, "{kind} ")?;
+            via_where(out, s)
+        }
+        None => out.write_str(absent),
+    }
+}
+
+/// `203.0.113.5 in CN`, or just the address when its country is unknown.
+fn via_where(out: &mut String, s: &Subject<'_>) -> std::fmt::Result {
+    match (s.via_ip, s.via_country) {
+        (Some(ip), Some(c)) => write!(out, "{ip} in {c}"),
+        (Some(ip), None) => write!(out, "{ip}"),
+        (None, _) => Ok(()),
     }
 }
 
