@@ -1086,8 +1086,7 @@ impl Core<'_> {
     ) {
         let device = flow.device.ip;
         let addr = self.resolve_named(device, t.addr, t.host.as_deref(), ts_ns);
-        // An absolute-form request to the server itself is no proxy.
-        if addr == Some(flow.remote.ip) && t.port == flow.remote.port {
+        if !t.tunnel && !self.absolute_form_proxied(flow, &t, ts_ns) {
             return;
         }
         let proxy_geo = std::mem::take(&mut flow.ann.geo);
@@ -1132,6 +1131,34 @@ impl Core<'_> {
             port: t.port,
             host: t.host.as_deref().map(Arc::from),
         });
+    }
+
+    /// Whether an absolute-form request went to a proxy rather than to the origin server itself
+    /// (which some clients address that way): the target's address is known (a literal, or a
+    /// DNS answer in the capture) and is not the remote's; or, with the target's address
+    /// unknown, DNS named the remote with another name than the target.
+    fn absolute_form_proxied(
+        &self,
+        flow: &Flow<FlowState>,
+        t: &crate::names::proxy::ProxyTarget,
+        ts_ns: i64,
+    ) -> bool {
+        let remote = flow.remote.ip;
+        if let Some(a) = t.addr {
+            return a != remote;
+        }
+        let Some(host) = t.host.as_deref() else {
+            return false;
+        };
+        let known = self.dns.lookup_name(flow.device.ip, host, ts_ns);
+        if !known.is_empty() {
+            return !known.contains(&remote);
+        }
+        flow.ann
+            .insight
+            .dns
+            .as_ref()
+            .is_some_and(|d| &*d.query != host && !d.cname_chain.iter().any(|c| &**c == host))
     }
 
     /// A server redirected the device: records the hop on the flow and judges the target as its

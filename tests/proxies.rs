@@ -621,3 +621,54 @@ fn shared_socks_capture() {
     assert_eq!(via.iter().filter(|k| **k == "socks4").count(), 2, "{via:?}");
     assert_eq!(via.iter().filter(|k| **k == "socks5").count(), 2, "{via:?}");
 }
+
+/// Some clients address the origin server itself in absolute form: that is no proxy unless the
+/// capture shows the target elsewhere.
+#[test]
+fn absolute_form_to_the_origin_server_is_not_a_proxy() {
+    let request: &[u8] =
+        b"POST http://short.vendor.cn/report HTTP/1.1\r\nHost: short.vendor.cn\r\n\r\n";
+    // No DNS answer for the name: the server is taken as the origin.
+    let frames = conversation(
+        "192.168.1.50:50040",
+        "198.18.1.60:80",
+        T0,
+        &[(true, request)],
+    );
+    let (_, events) = replay("proxy_absolute_origin", &frames);
+    let flow = of_type(&events, "flow")[0];
+    assert!(flow.get("via").is_none(), "{flow}");
+    assert_eq!(flow["remote"]["ip"], "198.18.1.60");
+    assert_eq!(flow["remote"]["hostname_source"], "http");
+    // The name resolves to the remote: the origin again.
+    let mut frames = dns(T0, "short.vendor.cn", &["198.18.1.60"]);
+    frames.extend(conversation(
+        "192.168.1.50:50041",
+        "198.18.1.60:80",
+        T0 + 10 * MS,
+        &[(true, request)],
+    ));
+    let (_, events) = replay("proxy_absolute_origin_dns", &frames);
+    let flow = of_type(&events, "flow")
+        .into_iter()
+        .find(|f| f["transport"] == "tcp")
+        .unwrap();
+    assert!(flow.get("via").is_none(), "{flow}");
+    // The name resolves elsewhere: the remote is a proxy, the target judged.
+    let mut frames = dns(T0, "short.vendor.cn", &["198.18.1.61"]);
+    frames.extend(conversation(
+        "192.168.1.50:50042",
+        "198.18.2.60:80",
+        T0 + 10 * MS,
+        &[(true, request)],
+    ));
+    let (_, events) = replay("proxy_absolute_elsewhere", &frames);
+    let flow = of_type(&events, "flow")
+        .into_iter()
+        .find(|f| f["transport"] == "tcp")
+        .unwrap();
+    assert_eq!(flow["via"]["kind"], "http-proxy", "{flow}");
+    assert_eq!(flow["via"]["ip"], "198.18.2.60");
+    assert_eq!(flow["remote"]["ip"], "198.18.1.61");
+    assert_eq!(flow["remote"]["country"], "CN");
+}

@@ -517,10 +517,10 @@ impl FlowInsight {
         let Some(target) = proxy::http_proxy_target(r) else {
             return false;
         };
-        if let Some(host) = &target.host {
-            self.offer_name(host, HostnameSource::Proxy);
-        }
         if r.form == http::TargetForm::Authority {
+            if let Some(host) = &target.host {
+                self.offer_name(host, HostnameSource::Proxy);
+            }
             // CONNECT: the answer, then the tunnelled stream, follow.
             self.app_proto = Some(AppProto::HttpProxy);
         }

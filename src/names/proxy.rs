@@ -54,6 +54,10 @@ pub struct ProxyTarget {
     /// The address, when the client gave a literal.
     pub addr: Option<IpAddr>,
     pub port: u16,
+    /// The client asked for a tunnel (CONNECT, SOCKS): the remote is a proxy for sure. An
+    /// absolute-form request may also be sent to the origin server itself (some clients do), so
+    /// the engine needs more evidence before calling its remote a proxy.
+    pub tunnel: bool,
 }
 
 /// Why bytes were not a proxy message.
@@ -141,6 +145,7 @@ pub fn parse_socks4_request(b: &[u8]) -> Result<(ProxyTarget, usize), ProxyError
             host,
             addr,
             port,
+            tunnel: true,
         },
         end,
     ))
@@ -204,6 +209,7 @@ pub fn parse_socks5_request(b: &[u8]) -> Result<(ProxyTarget, usize), ProxyError
             host,
             addr,
             port,
+            tunnel: true,
         },
         at + 2,
     ))
@@ -444,6 +450,7 @@ pub fn http_proxy_target(req: &HttpRequest) -> Option<ProxyTarget> {
         host,
         addr,
         port,
+        tunnel: req.form == TargetForm::Authority,
     })
 }
 
