@@ -672,3 +672,34 @@ fn absolute_form_to_the_origin_server_is_not_a_proxy() {
     assert_eq!(flow["remote"]["ip"], "198.18.1.61");
     assert_eq!(flow["remote"]["country"], "CN");
 }
+
+/// The terminal view shows the hop too, with its country, and a target without an address as `?`.
+#[test]
+fn terminal_view_shows_via() {
+    let mut domain = vec![5, 1, 0, 3, 13];
+    domain.extend_from_slice(b"unresolved.cn");
+    domain.extend_from_slice(&[1, 187]);
+    let frames = conversation(
+        "192.168.1.50:50050",
+        "198.18.3.9:1080",
+        T0,
+        &[(true, &[5, 1, 0]), (false, &[5, 0]), (true, &domain)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("proxy_terminal.pcap");
+    write_pcap(&pcap, LinkType::ETHERNET, &frames);
+    let r = run(&[
+        "replay".as_ref(),
+        pcap.as_os_str(),
+        "--policy".as_ref(),
+        common::fixture("proxy.toml").as_os_str(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let text = format!("{}{}", r.stdout, r.stderr);
+    let line = text
+        .lines()
+        .find(|l| l.contains("proxied-unresolved"))
+        .unwrap_or_else(|| panic!("no alert line: {text}"));
+    assert!(line.contains("?:443/tcp (unresolved.cn)"), "{line}");
+    assert!(line.contains("via socks5 198.18.3.9 US"), "{line}");
+}

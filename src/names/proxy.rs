@@ -464,6 +464,38 @@ pub fn connect_granted(response: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes, in any split, both directions: no panic, buffers bounded, and a target
+        /// only ever from a request that parses on its own.
+        #[test]
+        fn tracker_never_panics(chunks in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..12)) {
+            let mut tr = SocksTracker::default();
+            for (client, bytes) in &chunks {
+                if *client { tr.push_client(bytes); } else { tr.push_server(bytes); }
+                prop_assert!(tr.client.len() <= SOCKS_BUFFER_MAX && tr.server.len() <= SOCKS_BUFFER_MAX);
+            }
+            if let Some(t) = &tr.target {
+                prop_assert!(t.host.as_deref().is_none_or(|h| !h.chars().any(char::is_control)));
+            }
+            let all: Vec<u8> = chunks.iter().flat_map(|(_, b)| b.clone()).collect();
+            let _ = looks_like_socks(&all);
+            let _ = crate::names::redirect::parse_redirect(&all);
+        }
+
+        /// A redirect head with random bytes in its Location: no panic, no control character out.
+        #[test]
+        fn random_locations(loc in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut head = b"HTTP/1.1 302 Found\r\nLocation: ".to_vec();
+            head.extend_from_slice(&loc);
+            head.extend_from_slice(b"\r\n\r\n");
+            if let Ok(Some(r)) = crate::names::redirect::parse_redirect(&head) {
+                prop_assert!(!r.location.chars().any(char::is_control));
+                prop_assert!(r.host.as_deref().is_none_or(|h| !h.chars().any(char::is_control)));
+            }
+        }
+    }
 
     fn v4(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
