@@ -550,7 +550,10 @@ impl Core<'_> {
             .device_name
             .clone()
             .unwrap_or_else(|| flow.device.ip.to_string());
-        let remote = flow.remote.ip;
+        // The judged destination (a proxied flow's target), as alerts show it.
+        let remote = judged_remote(flow)
+            .0
+            .map_or_else(|| "address unknown".to_owned(), |ip| ip.to_string());
         let name = flow.ann.insight.hostname.as_ref().map(|h| h.name.clone());
         if let Some(name) = &name {
             if let Some(earlier) = self.routes.observe(flow.device.ip, name, country) {
@@ -846,13 +849,14 @@ impl Core<'_> {
                     agg.names_dropped += 1;
                 }
             }
+            // A proxied flow's hard-coded address is its target's.
+            let hard_ip = judged_remote(flow).0.unwrap_or(flow.remote.ip);
             if flow.ann.dns_named == Some(false)
                 && flow.packets_out > 0
                 && agg.hardcoded.len() < SUMMARY_HARDCODED_MAX
-                && !agg.hardcoded.contains(&flow.remote.ip)
-                && flow.ann.target.is_none()
+                && !agg.hardcoded.contains(&hard_ip)
             {
-                agg.hardcoded.push(flow.remote.ip);
+                agg.hardcoded.push(hard_ip);
             }
             agg.countries
                 .entry(country)
