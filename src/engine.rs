@@ -224,7 +224,16 @@ struct Core<'s> {
     totals: RunTotals,
     /// `file` for replays, `interface` for live capture: `source.kind` in events.
     source_kind: &'static str,
+    /// Redirect targets a device was sent to, per (device, target name or address), with the
+    /// redirecting server and when: a flow that follows one gets the server as its `via`.
+    redirects: HashMap<(IpAddr, Arc<str>), (Via, i64)>,
 }
+
+/// Redirect targets remembered for flows to follow, at most; beyond, expired ones go first, then
+/// all (counted in `redirects_forgotten`).
+pub const REDIRECTS_PENDING_MAX: usize = 4_096;
+/// How long after a redirect a flow to its target counts as following it.
+pub const REDIRECT_FOLLOW_NS: i64 = 60_000_000_000;
 
 /// One run of the pipeline.
 pub struct Engine<'s> {
@@ -289,6 +298,7 @@ impl<'s> Engine<'s> {
                     ..RunTotals::default()
                 },
                 source_kind: "file",
+                redirects: HashMap::new(),
             },
         }
     }
@@ -503,6 +513,7 @@ impl Core<'_> {
             (false, true, false) => Some(false),
             _ => None,
         };
+        self.follow_redirect(flow, ts_ns);
     }
 
     fn write_dns_events(&mut self) -> Result<(), SinkError> {
@@ -1054,7 +1065,47 @@ impl Core<'_> {
                 self.judge_redirect(flow, r, ts_ns, source)?;
             }
         }
+        // A name learned now (an HTTP Host) may be a redirect target.
+        self.follow_redirect(flow, ts_ns);
         Ok(())
+    }
+
+    /// A flow to where a server redirected the device shortly before: that server is its via
+    /// (unless a tunnel or proxy already is).
+    fn follow_redirect(&mut self, flow: &mut Flow<FlowState>, ts_ns: i64) {
+        if flow.ann.via.is_some() || self.redirects.is_empty() {
+            return;
+        }
+        let device = flow.device.ip;
+        let insight = &flow.ann.insight;
+        let names = [
+            insight.hostname.as_ref().map(|h| h.name.clone()),
+            insight.dns.as_ref().map(|d| d.query.clone()),
+            Some(Arc::from(flow.remote.ip.to_string())),
+        ];
+        for name in names.into_iter().flatten() {
+            if let Some((via, at)) = self.redirects.get(&(device, name)) {
+                if ts_ns.saturating_sub(*at) <= REDIRECT_FOLLOW_NS && via.ip != flow.remote.ip {
+                    flow.ann.via = Some(via.clone());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Remembers a redirect target for the flows that follow it (bounded).
+    fn remember_redirect(&mut self, device: IpAddr, target: Arc<str>, server: Via, ts_ns: i64) {
+        let key = (device, target);
+        if self.redirects.len() >= REDIRECTS_PENDING_MAX && !self.redirects.contains_key(&key) {
+            let before = self.redirects.len();
+            self.redirects
+                .retain(|_, (_, at)| ts_ns.saturating_sub(*at) <= REDIRECT_FOLLOW_NS);
+            if self.redirects.len() >= REDIRECTS_PENDING_MAX {
+                self.redirects.clear();
+            }
+            self.counters.redirects_forgotten += (before - self.redirects.len()) as u64;
+        }
+        self.redirects.insert(key, (server, ts_ns));
     }
 
     /// An address named by literal or by name: the literal, else the newest address a DNS
@@ -1176,6 +1227,20 @@ impl Core<'_> {
     ) -> Result<(), SinkError> {
         let device = flow.device.ip;
         let host: Option<Arc<str>> = r.host.as_deref().map(Arc::from);
+        // A redirect to the same host (http → https, another path) is no re-routing.
+        let (server_ip, server_port) = judged_remote(flow);
+        let insight = &flow.ann.insight;
+        let same_host = match (&host, r.addr) {
+            (Some(h), _) => {
+                insight.hostname.as_ref().is_some_and(|n| n.name == *h)
+                    || insight.dns.as_ref().is_some_and(|d| d.query == *h)
+            }
+            (None, Some(a)) => server_ip == Some(a),
+            (None, None) => true,
+        };
+        if same_host {
+            return Ok(());
+        }
         let addr = self.resolve_named(device, r.addr, host.as_deref(), ts_ns);
         let geo = addr.map(|a| self.resolver.lookup(a)).unwrap_or_default();
         let hop = RedirectHop {
@@ -1187,17 +1252,22 @@ impl Core<'_> {
             geo: geo.clone(),
         };
         flow.ann.redirect = Some(hop);
-        if !flow.ann.evaluated || !self.judgeable(addr, &geo) {
-            return Ok(());
-        }
         // The server that answered: the flow's judged destination.
-        let (server_ip, server_port) = judged_remote(flow);
         let server = Via {
             kind: ViaKind::Redirect,
             ip: server_ip.unwrap_or(flow.remote.ip),
             port: server_port,
             geo: flow.ann.geo.clone(),
         };
+        let target = host
+            .clone()
+            .or_else(|| r.addr.map(|a| Arc::from(a.to_string())));
+        if let Some(target) = target {
+            self.remember_redirect(device, target, server.clone(), ts_ns);
+        }
+        if !flow.ann.evaluated || !self.judgeable(addr, &geo) {
+            return Ok(());
+        }
         let device_policy = self.policy.device(flow.device.ip, flow.device_mac);
         let subject = Subject {
             device: device_policy,

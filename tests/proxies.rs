@@ -479,35 +479,39 @@ fn a_redirect_chain_to_a_foreign_host_is_followed_hop_by_hop() {
         ]
     );
     let alerts = alert_view(&events);
-    // The redirect to CN is judged when it is answered, with the redirecting server as via;
-    // the flow that follows it is judged as any other.
-    assert!(
-        alerts.contains(&json!([
-            "no-cn",
-            "198.18.1.50",
-            null,
-            "CN",
-            "redirect",
-            "198.18.3.10",
-            "US"
-        ])),
+    let to_cn = json!([
+        "no-cn",
+        "198.18.1.50",
+        null,
+        "CN",
+        "redirect",
+        "198.18.3.10",
+        "US"
+    ]);
+    // Judged twice: when B answers the redirect (on B's flow, before anything was sent to C),
+    // and on the flow that follows it, whose via is B as well.
+    assert_eq!(
+        alerts.iter().filter(|a| **a == to_cn).count(),
+        2,
         "{alerts:?}"
     );
-    assert!(
-        alerts.contains(&json!([
-            "no-cn",
-            "198.18.1.50",
-            null,
-            "CN",
-            null,
-            null,
-            null
-        ])),
-        "{alerts:?}"
+    // Each hop's flow names the server that sent the device there.
+    let vias: Vec<Value> = flows
+        .iter()
+        .filter(|f| f["transport"] == "tcp")
+        .map(|f| json!([f["remote"]["ip"], f["via"]["kind"], f["via"]["ip"]]))
+        .collect();
+    assert_eq!(
+        vias,
+        vec![
+            json!(["198.18.2.10", null, null]),
+            json!(["198.18.3.10", "redirect", "198.18.2.10"]),
+            json!(["198.18.1.50", "redirect", "198.18.3.10"]),
+        ]
     );
     let redirected = of_type(&events, "alert")
         .into_iter()
-        .find(|a| a["via"]["kind"] == "redirect")
+        .find(|a| a["rule"]["id"] == "no-cn")
         .unwrap();
     assert!(
         redirected["rule"]["reason"]
@@ -516,6 +520,21 @@ fn a_redirect_chain_to_a_foreign_host_is_followed_hop_by_hop() {
             .ends_with(", redirected by 198.18.3.10 in US"),
         "{redirected}"
     );
+    // A redirect to the same host (http → https) is no re-routing.
+    let frames = conversation(
+        "192.168.1.50:50033",
+        "198.18.2.10:80",
+        T0,
+        &[
+            (true, b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"),
+            (
+                false,
+                b"HTTP/1.1 301 Moved\r\nLocation: https://a.example/\r\n\r\n",
+            ),
+        ],
+    );
+    let (_, events) = replay("proxy_redirect_same_host", &frames);
+    assert!(of_type(&events, "flow")[0].get("redirect").is_none());
 }
 
 #[test]

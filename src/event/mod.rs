@@ -390,6 +390,10 @@ pub struct RunCounters {
     pub geoip_lookup_errors: u64,
     /// Times the GeoIP databases were reloaded during the run (live: SIGHUP or a file replaced).
     pub geoip_reloads: u64,
+    /// Redirect targets forgotten before a flow could follow them because the table of pending
+    /// redirects was full (absent when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub redirects_forgotten: u64,
 }
 
 /// The end-of-run summary.
