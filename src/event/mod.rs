@@ -106,7 +106,7 @@ pub struct RemoteRef {
     /// DNS answer seen in the capture.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
-    /// `sni`, `quic`, `http` or `dns`.
+    /// `sni`, `quic`, `proxy`, `http` or `dns`; `redirect` for an alert on a redirect target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname_source: Option<&'static str>,
     /// When a DNS answer named the remote: the name the device asked for.

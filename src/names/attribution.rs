@@ -7,8 +7,8 @@
 //! anything changed, so the engine knows when to evaluate the policy again.
 //!
 //! Name precedence (stated in docs/json-format.md): a name the flow itself carries beats a DNS
-//! answer about its address, because a CDN address serves many names: `sni` > `quic` > `http`
-//! > `dns`. Within one source the first name seen stays.
+//! answer about its address, because a CDN address serves many names: `sni` > `quic` > `proxy`
+//! (the name a client gave a proxy) > `http` > `dns`. Within one source the first name seen stays.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
