@@ -68,7 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{} {} → {} {}",
             a.rule.id,
             a.device.ip,
-            a.remote.ip,
+            // Absent only for a proxied target known by name alone.
+            a.remote
+                .ip
+                .map_or_else(|| "?".to_owned(), |ip| ip.to_string()),
             a.remote.country.map(|c| c.to_string()).unwrap_or_default()
         );
     }

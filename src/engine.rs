@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::capture::Frame;
-use crate::decode::{Decoder, Transport, Tunnel};
+use crate::decode::{Decoder, Transport};
 use crate::event::{
     Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowRecord, InputSummary,
     NameSummary, RemoteRef, Rfc3339, RuleCount, RuleRef, RunCounters, SCHEMA_VERSION, SourceRef,
@@ -25,6 +25,7 @@ use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, CountryCode, GeoInfo, Resolver};
 use crate::names::attribution::{FlowInsight, PassiveDns};
 use crate::policy::{Action, Policy, RuleId, Severity, Subject, TotalScope};
+use crate::reroute::{RedirectHop, Target, Via, ViaKind};
 use crate::routes::{
     BASELINE_NAME_MOVED, BASELINE_NEW_COUNTRY, Baseline, NAME_REROUTED, RouteMemory,
 };
@@ -67,11 +68,19 @@ pub struct FlowState {
     evaluated: bool,
     insight: FlowInsight,
     dns_named: Option<bool>,
-    /// The tunnel that carried the flow's first packet, with what the databases say about its
-    /// far endpoint.
-    via: Option<(Tunnel, IpAddr, GeoInfo)>,
+    /// What the flow went through: the tunnel that carried its first packet (its far
+    /// endpoint), or the proxy it asked to connect it onwards; with what the databases say.
+    via: Option<Via>,
     fired: Vec<AlertId>,
     suppressed: u64,
+    // --- proxies and redirects ---
+    /// For a proxied flow: the destination the client named, judged instead of the proxy
+    /// (whose facts moved to `via`; `geo` is the target's).
+    target: Option<Target>,
+    proxy_done: bool,
+    /// The redirect the server answered, with its target resolved.
+    redirect: Option<RedirectHop>,
+    redirect_done: bool,
 }
 
 /// Bytes each device sent over the whole run per country and per name, kept only when a rule
@@ -154,6 +163,8 @@ fn bounded_entry<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u64>, key: K) -> 
 enum AlertId {
     Rule(RuleId),
     Builtin(&'static str),
+    /// A rule that matched the target of a redirect answered on the flow.
+    Redirect(RuleId),
 }
 
 /// An alert about to be written.
@@ -162,7 +173,13 @@ struct Raised {
     id: String,
     severity: Severity,
     reason: String,
+    /// The remote and via to report instead of the flow's (a redirect's target and server).
+    over: Option<Box<(RemoteRef, ViaRef)>>,
 }
+
+/// Alerts are de-duplicated per (alert, device, destination): the destination's address, and
+/// its name when only the name is known (a proxied target the capture never resolved).
+type DedupKey = (AlertId, IpAddr, Option<IpAddr>, Option<Arc<str>>);
 
 #[derive(Default)]
 struct DeviceAgg {
@@ -193,7 +210,7 @@ struct Core<'s> {
     sinks: Vec<Box<dyn Sink + 's>>,
     inputs: Vec<InputSummary>,
     dns: PassiveDns,
-    dedup: HashMap<(AlertId, IpAddr, IpAddr), i64>,
+    dedup: HashMap<DedupKey, i64>,
     devices: BTreeMap<IpAddr, DeviceAgg>,
     rule_counts: BTreeMap<String, RuleCount>,
     counters: RunCounters,
@@ -207,7 +224,16 @@ struct Core<'s> {
     totals: RunTotals,
     /// `file` for replays, `interface` for live capture: `source.kind` in events.
     source_kind: &'static str,
+    /// Redirect targets a device was sent to, per (device, target name or address), with the
+    /// redirecting server and when: a flow that follows one gets the server as its `via`.
+    redirects: HashMap<(IpAddr, Arc<str>), (Via, i64)>,
 }
+
+/// Redirect targets remembered for flows to follow, at most; beyond, expired ones go first, then
+/// all (counted in `redirects_forgotten`).
+pub const REDIRECTS_PENDING_MAX: usize = 4_096;
+/// How long after a redirect a flow to its target counts as following it.
+pub const REDIRECT_FOLLOW_NS: i64 = 60_000_000_000;
 
 /// One run of the pipeline.
 pub struct Engine<'s> {
@@ -272,6 +298,7 @@ impl<'s> Engine<'s> {
                     ..RunTotals::default()
                 },
                 source_kind: "file",
+                redirects: HashMap::new(),
             },
         }
     }
@@ -329,7 +356,15 @@ impl<'s> Engine<'s> {
                 } else {
                     t.outer_src
                 };
-                flow.ann.via = Some((t, far, core.resolver.lookup(far)));
+                flow.ann.via = Some(Via {
+                    kind: ViaKind::Tunnel {
+                        kind: t.kind,
+                        depth: t.depth,
+                    },
+                    ip: far,
+                    port: None,
+                    geo: core.resolver.lookup(far),
+                });
             }
         }
         let device = flow.device.ip;
@@ -339,6 +374,9 @@ impl<'s> Engine<'s> {
                 .observe(&packet, update.outbound, device, frame.ts_ns, &mut core.dns);
         if !core.dns.pending.is_empty() {
             core.write_dns_events()?;
+        }
+        if learned.changed {
+            core.reroute(flow, frame.ts_ns, source)?;
         }
         let first_out = update.outbound && !flow.ann.evaluated;
         if first_out {
@@ -475,6 +513,7 @@ impl Core<'_> {
             (false, true, false) => Some(false),
             _ => None,
         };
+        self.follow_redirect(flow, ts_ns);
     }
 
     fn write_dns_events(&mut self) -> Result<(), SinkError> {
@@ -522,7 +561,10 @@ impl Core<'_> {
             .device_name
             .clone()
             .unwrap_or_else(|| flow.device.ip.to_string());
-        let remote = flow.remote.ip;
+        // The judged destination (a proxied flow's target), as alerts show it.
+        let remote = judged_remote(flow)
+            .0
+            .map_or_else(|| "address unknown".to_owned(), |ip| ip.to_string());
         let name = flow.ann.insight.hostname.as_ref().map(|h| h.name.clone());
         if let Some(name) = &name {
             if let Some(earlier) = self.routes.observe(flow.device.ip, name, country) {
@@ -575,6 +617,7 @@ impl Core<'_> {
             id: id.to_owned(),
             severity,
             reason,
+            over: None,
         };
         self.raise(flow, raised, ts_ns, source, false)
     }
@@ -590,11 +633,13 @@ impl Core<'_> {
         let device = self.policy.device(flow.device.ip, flow.device_mac);
         let totals = self.totals.of(flow);
         let insight = &flow.ann.insight;
+        let (remote_ip, remote_port) = judged_remote(flow);
+        let via = flow.ann.via.as_ref();
         let subject = Subject {
             device,
             device_ip: flow.device.ip,
-            remote_ip: flow.remote.ip,
-            remote_port: flow.transport.has_ports().then_some(flow.remote.port),
+            remote_ip: remote_ip.unwrap_or_else(|| unspecified_like(flow.remote.ip)),
+            remote_port,
             transport: flow.transport,
             country: flow.ann.geo.country,
             asn: flow.ann.geo.asn,
@@ -607,6 +652,9 @@ impl Core<'_> {
             name_bytes_out: totals.1,
             dns_named: flow.ann.dns_named,
             app_proto: insight.protocol(ended),
+            via_kind: via.map(|v| v.kind.as_str()),
+            via_ip: via.map(|v| v.ip),
+            via_country: via.and_then(|v| v.geo.country),
         };
         let Some(rule_id) = self.policy.evaluate(&subject) else {
             return Ok(());
@@ -637,6 +685,7 @@ impl Core<'_> {
                 id,
                 severity,
                 reason,
+                over: None,
             },
             ts_ns,
             source,
@@ -659,7 +708,24 @@ impl Core<'_> {
         }
         flow.ann.fired.push(raised.key);
         self.max_severity = self.max_severity.max(Some(raised.severity));
-        let key = (raised.key, flow.device.ip, flow.remote.ip);
+        let key: DedupKey = match &raised.over {
+            Some(over) => (
+                raised.key,
+                flow.device.ip,
+                over.0.ip,
+                over.0.hostname.as_deref().map(Arc::from),
+            ),
+            None => {
+                let ip = judged_remote(flow).0;
+                let name = flow
+                    .ann
+                    .target
+                    .as_ref()
+                    .filter(|t| t.addr.is_none())
+                    .and_then(|t| t.host.clone());
+                (raised.key, flow.device.ip, ip, name)
+            }
+        };
         let suppressed = self
             .dedup
             .get(&key)
@@ -682,6 +748,10 @@ impl Core<'_> {
             self.dedup.clear();
         }
         self.dedup.insert(key, ts_ns);
+        let (remote, via) = match raised.over {
+            Some(over) => (over.0, Some(over.1)),
+            None => (self.remote_ref(flow), via_ref(flow)),
+        };
         let alert = Alert {
             timestamp: Rfc3339(ts_ns),
             event_type: "alert",
@@ -693,8 +763,8 @@ impl Core<'_> {
                 reason: raised.reason,
             },
             device: device_ref(flow),
-            remote: self.remote_ref(flow),
-            via: via_ref(flow),
+            remote,
+            via,
             transport: flow.transport,
             app_proto: flow.ann.insight.app_proto.map(|p| p.as_str()),
             encrypted: flow.ann.insight.encrypted(ended),
@@ -717,9 +787,10 @@ impl Core<'_> {
     fn remote_ref(&self, flow: &Flow<FlowState>) -> RemoteRef {
         let geo = &flow.ann.geo;
         let insight = &flow.ann.insight;
+        let (ip, port) = judged_remote(flow);
         RemoteRef {
-            ip: flow.remote.ip,
-            port: flow.transport.has_ports().then_some(flow.remote.port),
+            ip,
+            port,
             country: geo.country,
             registered_country: geo.registered_country,
             asn: geo.asn,
@@ -790,12 +861,14 @@ impl Core<'_> {
                     agg.names_dropped += 1;
                 }
             }
+            // A proxied flow's hard-coded address is its target's.
+            let hard_ip = judged_remote(flow).0.unwrap_or(flow.remote.ip);
             if flow.ann.dns_named == Some(false)
                 && flow.packets_out > 0
                 && agg.hardcoded.len() < SUMMARY_HARDCODED_MAX
-                && !agg.hardcoded.contains(&flow.remote.ip)
+                && !agg.hardcoded.contains(&hard_ip)
             {
-                agg.hardcoded.push(flow.remote.ip);
+                agg.hardcoded.push(hard_ip);
             }
             agg.countries
                 .entry(country)
@@ -844,6 +917,7 @@ impl Core<'_> {
                 .filter_map(|a| match a {
                     AlertId::Rule(r) => self.policy.rules().get(*r).map(|r| r.id.clone()),
                     AlertId::Builtin(id) => Some((*id).to_owned()),
+                    AlertId::Redirect(r) => self.policy.rules().get(*r).map(|r| r.id.clone()),
                 })
                 .collect(),
             alerts_suppressed: flow.ann.suppressed,
@@ -852,6 +926,7 @@ impl Core<'_> {
                 name: input_name(&self.inputs, flow.first_packet.0),
                 packet: flow.first_packet.1,
             },
+            redirect: flow.ann.redirect.as_ref().map(RedirectHop::to_ref),
         };
         for sink in &mut self.sinks {
             sink.emit(Event::Flow(&record))?;
@@ -885,13 +960,28 @@ fn count_alert(
 }
 
 fn via_ref(flow: &Flow<FlowState>) -> Option<ViaRef> {
-    flow.ann.via.as_ref().map(|(t, far, geo)| ViaRef {
-        kind: t.kind.as_str(),
-        ip: *far,
-        country: geo.country,
-        asn: geo.asn,
-        depth: t.depth,
-    })
+    flow.ann.via.as_ref().map(Via::to_ref)
+}
+
+/// The destination a flow is judged on and reported as `remote`: the flow's remote, or for a
+/// proxied flow the target named to the proxy (its address `None` when only a name is known).
+fn judged_remote(flow: &Flow<FlowState>) -> (Option<IpAddr>, Option<u16>) {
+    match &flow.ann.target {
+        Some(t) => (t.addr, Some(t.port)),
+        None => (
+            Some(flow.remote.ip),
+            flow.transport.has_ports().then_some(flow.remote.port),
+        ),
+    }
+}
+
+/// The unspecified address of `ip`'s family: what a policy sees as the address of a target
+/// known only by name.
+fn unspecified_like(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
 }
 
 fn device_ref(flow: &Flow<FlowState>) -> DeviceRef {
@@ -951,5 +1041,291 @@ impl Engine<'_> {
         resolver.set_overrides(self.core.policy.overrides().to_vec());
         self.core.resolver = resolver;
         self.core.counters.geoip_reloads += 1;
+    }
+}
+
+/// Proxies and redirects: the destination a proxied flow is judged on, and redirect targets
+/// judged as subjects of their own.
+impl Core<'_> {
+    /// Applies what the payload just revealed: a proxy target, a redirect.
+    fn reroute(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        ts_ns: i64,
+        source: (u16, u64),
+    ) -> Result<(), SinkError> {
+        if !flow.ann.proxy_done {
+            if let Some(t) = flow.ann.insight.proxy.clone() {
+                flow.ann.proxy_done = true;
+                self.apply_proxy(flow, t, ts_ns);
+            }
+        }
+        if !flow.ann.redirect_done {
+            if let Some(r) = flow.ann.insight.redirect.clone() {
+                flow.ann.redirect_done = true;
+                self.judge_redirect(flow, r, ts_ns, source)?;
+            }
+        }
+        // A name learned now (an HTTP Host) may be a redirect target.
+        self.follow_redirect(flow, ts_ns);
+        Ok(())
+    }
+
+    /// A flow to where a server redirected the device shortly before: that server is its via
+    /// (unless a tunnel or proxy already is).
+    fn follow_redirect(&mut self, flow: &mut Flow<FlowState>, ts_ns: i64) {
+        if flow.ann.via.is_some() || self.redirects.is_empty() {
+            return;
+        }
+        let device = flow.device.ip;
+        let insight = &flow.ann.insight;
+        let names = [
+            insight.hostname.as_ref().map(|h| h.name.clone()),
+            insight.dns.as_ref().map(|d| d.query.clone()),
+            Some(Arc::from(flow.remote.ip.to_string())),
+        ];
+        for name in names.into_iter().flatten() {
+            if let Some((via, at)) = self.redirects.get(&(device, name)) {
+                if ts_ns.saturating_sub(*at) <= REDIRECT_FOLLOW_NS && via.ip != flow.remote.ip {
+                    flow.ann.via = Some(via.clone());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Remembers a redirect target for the flows that follow it (bounded).
+    fn remember_redirect(&mut self, device: IpAddr, target: Arc<str>, server: Via, ts_ns: i64) {
+        let key = (device, target);
+        if self.redirects.len() >= REDIRECTS_PENDING_MAX && !self.redirects.contains_key(&key) {
+            let before = self.redirects.len();
+            self.redirects
+                .retain(|_, (_, at)| ts_ns.saturating_sub(*at) <= REDIRECT_FOLLOW_NS);
+            if self.redirects.len() >= REDIRECTS_PENDING_MAX {
+                self.redirects.clear();
+            }
+            self.counters.redirects_forgotten += (before - self.redirects.len()) as u64;
+        }
+        self.redirects.insert(key, (server, ts_ns));
+    }
+
+    /// An address named by literal or by name: the literal, else the newest address a DNS
+    /// answer in the capture gave the device for the name.
+    fn resolve_named(
+        &self,
+        device: IpAddr,
+        addr: Option<IpAddr>,
+        host: Option<&str>,
+        ts_ns: i64,
+    ) -> Option<IpAddr> {
+        addr.or_else(|| host.and_then(|h| self.dns.lookup_name(device, h, ts_ns).last().copied()))
+    }
+
+    /// Whether a destination gets judged: public or covered by an override, not local; one
+    /// known only by name is judged (on its name, with an unknown country).
+    fn judgeable(&self, addr: Option<IpAddr>, geo: &GeoInfo) -> bool {
+        match addr {
+            Some(a) => {
+                !self.policy.is_local(a) && (geoip::is_public(a) || *geo != GeoInfo::default())
+            }
+            None => true,
+        }
+    }
+
+    /// The flow is proxied: the target the client named becomes the judged destination (its
+    /// country, ASN, name) and the proxy becomes `via`.
+    fn apply_proxy(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        t: crate::names::proxy::ProxyTarget,
+        ts_ns: i64,
+    ) {
+        let device = flow.device.ip;
+        let addr = self.resolve_named(device, t.addr, t.host.as_deref(), ts_ns);
+        if !t.tunnel && !self.absolute_form_proxied(flow, &t, ts_ns) {
+            return;
+        }
+        let proxy_geo = std::mem::take(&mut flow.ann.geo);
+        // A proxy met inside a tunnel: the proxy is the hop reported (the nearer re-routing).
+        flow.ann.via = Some(Via {
+            kind: ViaKind::Proxy(t.kind),
+            ip: flow.remote.ip,
+            port: Some(flow.remote.port),
+            geo: proxy_geo,
+        });
+        flow.ann.geo = addr.map(|a| self.resolver.lookup(a)).unwrap_or_default();
+        flow.ann.judged = self.judgeable(addr, &flow.ann.geo);
+        if flow.ann.judged {
+            // Through a proxy on the local network, the traffic still leaves.
+            flow.internal = false;
+        }
+        // What DNS said about the proxy's address no longer names the destination.
+        let insight = &mut flow.ann.insight;
+        if insight
+            .hostname
+            .as_ref()
+            .is_some_and(|h| h.source == crate::names::attribution::HostnameSource::Dns)
+        {
+            insight.hostname = None;
+        }
+        insight.dns = None;
+        let named = addr.and_then(|a| self.dns.lookup(device, a, ts_ns).cloned());
+        if let Some(n) = &named {
+            insight.offer_dns(n);
+        }
+        let in_grace = self
+            .first_ts
+            .is_some_and(|t0| ts_ns.saturating_sub(t0) < HARDCODED_GRACE_NS);
+        // A name given to the proxy is resolved by the proxy: whether DNS named it is moot.
+        flow.ann.dns_named = match (named.is_some(), t.addr.is_some(), flow.ann.judged, in_grace) {
+            (true, _, _, _) => Some(true),
+            (false, true, true, false) => Some(false),
+            _ => None,
+        };
+        flow.ann.target = Some(Target {
+            addr,
+            port: t.port,
+            host: t.host.as_deref().map(Arc::from),
+        });
+    }
+
+    /// Whether an absolute-form request went to a proxy rather than to the origin server itself
+    /// (which some clients address that way): the target's address is known (a literal, or a
+    /// DNS answer in the capture) and is not the remote's; or, with the target's address
+    /// unknown, DNS named the remote with another name than the target.
+    fn absolute_form_proxied(
+        &self,
+        flow: &Flow<FlowState>,
+        t: &crate::names::proxy::ProxyTarget,
+        ts_ns: i64,
+    ) -> bool {
+        let remote = flow.remote.ip;
+        if let Some(a) = t.addr {
+            return a != remote;
+        }
+        let Some(host) = t.host.as_deref() else {
+            return false;
+        };
+        let known = self.dns.lookup_name(flow.device.ip, host, ts_ns);
+        if !known.is_empty() {
+            return !known.contains(&remote);
+        }
+        flow.ann
+            .insight
+            .dns
+            .as_ref()
+            .is_some_and(|d| &*d.query != host && !d.cname_chain.iter().any(|c| &**c == host))
+    }
+
+    /// A server redirected the device: records the hop on the flow and judges the target as its
+    /// own subject, with the redirecting server as `via` (kind `redirect`).
+    fn judge_redirect(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        r: crate::names::redirect::Redirect,
+        ts_ns: i64,
+        source: (u16, u64),
+    ) -> Result<(), SinkError> {
+        let device = flow.device.ip;
+        let host: Option<Arc<str>> = r.host.as_deref().map(Arc::from);
+        // A redirect to the same host (http → https, another path) is no re-routing.
+        let (server_ip, server_port) = judged_remote(flow);
+        let insight = &flow.ann.insight;
+        let same_host = match (&host, r.addr) {
+            (Some(h), _) => {
+                insight.hostname.as_ref().is_some_and(|n| n.name == *h)
+                    || insight.dns.as_ref().is_some_and(|d| d.query == *h)
+            }
+            (None, Some(a)) => server_ip == Some(a),
+            (None, None) => true,
+        };
+        if same_host {
+            return Ok(());
+        }
+        let addr = self.resolve_named(device, r.addr, host.as_deref(), ts_ns);
+        let geo = addr.map(|a| self.resolver.lookup(a)).unwrap_or_default();
+        let hop = RedirectHop {
+            status: r.status,
+            location: r.location,
+            host: host.clone(),
+            port: r.port,
+            addr,
+            geo: geo.clone(),
+        };
+        flow.ann.redirect = Some(hop);
+        // The server that answered: the flow's judged destination.
+        let server = Via {
+            kind: ViaKind::Redirect,
+            ip: server_ip.unwrap_or(flow.remote.ip),
+            port: server_port,
+            geo: flow.ann.geo.clone(),
+        };
+        let target = host
+            .clone()
+            .or_else(|| r.addr.map(|a| Arc::from(a.to_string())));
+        if let Some(target) = target {
+            self.remember_redirect(device, target, server.clone(), ts_ns);
+        }
+        if !flow.ann.evaluated || !self.judgeable(addr, &geo) {
+            return Ok(());
+        }
+        let device_policy = self.policy.device(flow.device.ip, flow.device_mac);
+        let subject = Subject {
+            device: device_policy,
+            device_ip: device,
+            remote_ip: addr.unwrap_or_else(|| unspecified_like(flow.remote.ip)),
+            remote_port: r.port,
+            transport: Transport::Tcp,
+            country: geo.country,
+            asn: geo.asn,
+            as_org: geo.as_org.as_deref(),
+            hostname: host.as_deref(),
+            queried_name: None,
+            // Nothing was sent to the target yet.
+            encrypted: None,
+            bytes_out: 0,
+            country_bytes_out: 0,
+            name_bytes_out: 0,
+            dns_named: None,
+            // The target's protocol is not known until the device connects to it.
+            app_proto: None,
+            via_kind: Some(server.kind.as_str()),
+            via_ip: Some(server.ip),
+            via_country: server.geo.country,
+        };
+        let Some(rule_id) = self.policy.evaluate(&subject) else {
+            return Ok(());
+        };
+        let Some(rule) = self.policy.rules().get(rule_id) else {
+            return Ok(());
+        };
+        if rule.action != Action::Alert || rule.total_scope().is_some() {
+            return Ok(());
+        }
+        let reason = rule.reason(&subject);
+        let (id, severity) = (rule.id.clone(), rule.severity);
+        let remote = RemoteRef {
+            ip: addr,
+            port: r.port,
+            country: geo.country,
+            registered_country: geo.registered_country,
+            asn: geo.asn,
+            as_org: geo.as_org.as_deref().map(str::to_owned),
+            hostname: host.as_deref().map(str::to_owned),
+            hostname_source: host.as_ref().map(|_| "redirect"),
+            dns_query: None,
+            geo_source: geo
+                .country_source
+                .and_then(|i| self.resolver.databases().get(usize::from(i)))
+                .map(|d| d.name.clone()),
+        };
+        let raised = Raised {
+            key: AlertId::Redirect(rule_id),
+            id,
+            severity,
+            reason,
+            over: Some(Box::new((remote, server.to_ref()))),
+        };
+        self.raise(flow, raised, ts_ns, source, false)
     }
 }

@@ -381,7 +381,7 @@ fn a_good_policy_checks_ok_with_a_description() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "examples/policy.toml: ok: policy \"dut-lab\", 4 device(s), 21 rule(s)\n"
+        "examples/policy.toml: ok: policy \"dut-lab\", 4 device(s), 23 rule(s)\n"
     );
     let r = run_here(&["policy", "check", "tests/fixtures/lab.toml"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

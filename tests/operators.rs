@@ -28,6 +28,9 @@ fn subject(asn: Option<u32>, as_org: Option<&'static str>) -> Subject<'static> {
         name_bytes_out: 0,
         dns_named: None,
         app_proto: None,
+        via_kind: None,
+        via_ip: None,
+        via_country: None,
     }
 }
 

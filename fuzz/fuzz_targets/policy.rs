@@ -41,6 +41,9 @@ fuzz_target!(|data: &[u8]| {
                     name_bytes_out: 1 << 22,
                     dns_named: Some(false),
                     app_proto: Some(egresswatch::names::AppProto::Syslog),
+                    via_kind: host.map(|_| "socks5"),
+                    via_ip: Some(device_ip),
+                    via_country: CountryCode::new(country),
                 };
                 if let Some(id) = policy.alert(&subject) {
                     std::hint::black_box(id);

@@ -87,7 +87,11 @@ pub struct DeviceRef {
 /// The remote side of a flow, with what the databases say about it.
 #[derive(Clone, Debug, Serialize)]
 pub struct RemoteRef {
-    pub ip: IpAddr,
+    /// The destination's address. For a proxied flow, the target the client named (the literal,
+    /// or what a DNS answer in the capture gave the device for the name); absent when the
+    /// target was named only by a name the capture never resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,7 +106,7 @@ pub struct RemoteRef {
     /// DNS answer seen in the capture.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
-    /// `sni`, `quic`, `http` or `dns`.
+    /// `sni`, `quic`, `proxy`, `http` or `dns`; `redirect` for an alert on a redirect target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname_source: Option<&'static str>,
     /// When a DNS answer named the remote: the name the device asked for.
@@ -113,19 +117,47 @@ pub struct RemoteRef {
     pub geo_source: Option<String>,
 }
 
-/// The tunnel a flow was carried in: where its traffic really leaves.
+/// What a flow went through before its destination: the tunnel that carried it, the proxy that
+/// relayed it, or the server that redirected the device to it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ViaRef {
-    /// gre, erspan, ipip, 6in4, 4in6, ip6ip6, vxlan, geneve, gtpu or teredo (the outermost).
+    /// gre, erspan, ipip, 6in4, 4in6, ip6ip6, vxlan, geneve, gtpu or teredo (the outermost
+    /// tunnel); http-proxy, socks4 or socks5 (a proxy); redirect (an HTTP 3xx).
     pub kind: &'static str,
-    /// The tunnel endpoint on the far side (the outer address that is not local).
+    /// The tunnel endpoint on the far side (the outer address that is not local), the proxy,
+    /// or the redirecting server.
     pub ip: IpAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<CountryCode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
-    /// Levels of encapsulation opened.
-    pub depth: u8,
+    /// Levels of encapsulation opened (tunnels only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u8>,
+    /// The proxy's or redirecting server's port (not for tunnels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// A plaintext HTTP redirect (3xx with a `Location` naming another host) answered on a flow.
+#[derive(Clone, Debug, Serialize)]
+pub struct RedirectRef {
+    pub status: u16,
+    /// The `Location` value, cleaned and cut like names.
+    pub location: String,
+    /// The target's name, when the `Location` names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The target's address: a literal in the `Location`, or what a DNS answer in the capture
+    /// gave the device for the name by the time of the redirect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<CountryCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
 }
 
 /// Where in the input an event was triggered.
@@ -220,6 +252,9 @@ pub struct FlowRecord {
     #[serde(skip_serializing_if = "is_zero")]
     pub alerts_suppressed: u64,
     pub source: SourceRef,
+    /// The redirect the server answered on this flow, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RedirectRef>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -355,6 +390,10 @@ pub struct RunCounters {
     pub geoip_lookup_errors: u64,
     /// Times the GeoIP databases were reloaded during the run (live: SIGHUP or a file replaced).
     pub geoip_reloads: u64,
+    /// Redirect targets forgotten before a flow could follow them because the table of pending
+    /// redirects was full (absent when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub redirects_forgotten: u64,
 }
 
 /// The end-of-run summary.

@@ -7,14 +7,16 @@
 //! anything changed, so the engine knows when to evaluate the policy again.
 //!
 //! Name precedence (stated in docs/json-format.md): a name the flow itself carries beats a DNS
-//! answer about its address, because a CDN address serves many names: `sni` > `quic` > `http`
-//! > `dns`. Within one source the first name seen stays.
+//! answer about its address, because a CDN address serves many names: `sni` > `quic` > `proxy`
+//! (the name a client gave a proxy) > `http` > `dns`. Within one source the first name seen stays.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::proxy::{self, ProxyTarget, SocksTracker};
 use super::quic::QuicInitialAssembler;
+use super::redirect::{self, Redirect};
 use super::tls::{TlsHandshakeState, TlsHelloAssembler, TlsVersion};
 use super::{AppProto, classify, dns, http, proto};
 use crate::decode::{Packet, Transport};
@@ -34,6 +36,8 @@ const DNS_PORT: u16 = 53;
 pub enum HostnameSource {
     Dns,
     Http,
+    /// The destination a client named to a proxy (HTTP CONNECT or absolute-form, SOCKS).
+    Proxy,
     Quic,
     Sni,
 }
@@ -43,6 +47,7 @@ impl HostnameSource {
         match self {
             HostnameSource::Dns => "dns",
             HostnameSource::Http => "http",
+            HostnameSource::Proxy => "proxy",
             HostnameSource::Quic => "quic",
             HostnameSource::Sni => "sni",
         }
@@ -94,6 +99,16 @@ pub struct PassiveDns {
     pub responses: u64,
     /// Payloads on DNS flows that did not parse.
     pub malformed: u64,
+    /// Name → addresses, per device: what a proxy or redirect target named by host resolves to.
+    by_name: HashMap<(IpAddr, Arc<str>), NameEntry>,
+}
+
+/// Addresses kept per (device, name), at most; the newest answers replace the oldest.
+pub const DNS_NAME_ADDRS_MAX: usize = 4;
+
+struct NameEntry {
+    addrs: Vec<IpAddr>,
+    expires_ns: i64,
 }
 
 impl PassiveDns {
@@ -108,8 +123,10 @@ impl PassiveDns {
             self.evicted += (before - self.map.len()) as u64;
         }
         let ttl_ns = i64::from(r.ttl).saturating_mul(1_000_000_000);
+        let query: Arc<str> = Arc::from(r.query);
+        self.insert_name(device, &query, r.addr, ts_ns, ttl_ns);
         let name = DnsName {
-            query: Arc::from(r.query),
+            query,
             cname_chain: r.cname_chain.iter().map(|c| Arc::from(*c)).collect(),
         };
         self.map.insert(
@@ -121,6 +138,53 @@ impl PassiveDns {
                     .saturating_add(DNS_TTL_GRACE_NS),
             },
         );
+    }
+
+    /// Records `addr` as an answer for `name` (the name → addresses side), bounded like the
+    /// address side: at [`DNS_CACHE_MAX_ENTRIES`] expired entries go first, then all (counted in
+    /// `evicted`), and at most [`DNS_NAME_ADDRS_MAX`] addresses per name.
+    fn insert_name(
+        &mut self,
+        device: IpAddr,
+        name: &Arc<str>,
+        addr: IpAddr,
+        ts_ns: i64,
+        ttl_ns: i64,
+    ) {
+        let key = (device, name.clone());
+        if self.by_name.len() >= DNS_CACHE_MAX_ENTRIES && !self.by_name.contains_key(&key) {
+            let before = self.by_name.len();
+            self.by_name.retain(|_, e| e.expires_ns >= ts_ns);
+            if self.by_name.len() >= DNS_CACHE_MAX_ENTRIES {
+                self.by_name.clear();
+            }
+            self.evicted += (before - self.by_name.len()) as u64;
+        }
+        let expires_ns = ts_ns
+            .saturating_add(ttl_ns)
+            .saturating_add(DNS_TTL_GRACE_NS);
+        let e = self.by_name.entry(key).or_insert_with(|| NameEntry {
+            addrs: Vec::new(),
+            expires_ns,
+        });
+        if e.expires_ns < ts_ns {
+            e.addrs.clear();
+        }
+        e.expires_ns = e.expires_ns.max(expires_ns);
+        e.addrs.retain(|a| *a != addr);
+        if e.addrs.len() >= DNS_NAME_ADDRS_MAX {
+            e.addrs.remove(0);
+        }
+        e.addrs.push(addr);
+    }
+
+    /// The addresses DNS answers gave `device` for `name` (lower-case, no final dot), newest
+    /// last, if still valid at `ts_ns`.
+    pub fn lookup_name(&self, device: IpAddr, name: &str, ts_ns: i64) -> &[IpAddr] {
+        self.by_name
+            .get(&(device, Arc::from(name)))
+            .filter(|e| e.expires_ns >= ts_ns)
+            .map_or(&[], |e| &e.addrs)
     }
 
     /// The name a DNS answer gave `device` for `addr`, if still valid at `ts_ns`.
@@ -218,6 +282,17 @@ pub struct FlowInsight {
     http_head: Option<Vec<u8>>,
     /// Counted by the engine: ClientHellos that could not be assembled.
     pub tls_failures: u8,
+    // --- proxies and redirects (see `names::proxy`, `names::redirect`) ---
+    /// The destination the client named to a proxy, once its request was read.
+    pub proxy: Option<ProxyTarget>,
+    /// Whether the proxy granted the request (`None`: no answer seen, or none expected).
+    pub proxy_granted: Option<bool>,
+    /// The first redirect to another host that a plaintext HTTP server answered.
+    pub redirect: Option<Redirect>,
+    socks: Option<Box<SocksTracker>>,
+    /// The server's first response head so far, on plaintext HTTP flows.
+    response_head: Option<Vec<u8>>,
+    response_seen: bool,
     /// What the VPN and equipment recognisers learned (issue 8).
     vpn: ProtoTrack,
 }
@@ -295,6 +370,8 @@ impl FlowInsight {
             Some(AppProto::Ike) if !ended => None,
             // SNMPv3 with privacy encrypts its PDUs; v1, v2c and v3 without privacy do not.
             Some(AppProto::Snmp) => Some(self.vpn.snmp_private),
+            // A proxy handshake: the proxied stream, not yet seen, decides.
+            Some(AppProto::Socks4 | AppProto::Socks5 | AppProto::HttpProxy) if !ended => None,
             // Still classifying (a ClientHello may arrive out of order): not known yet.
             Some(AppProto::Unknown) | None
                 if !ended && self.classify_tries < CLASSIFY_TRIES_MAX =>
@@ -424,6 +501,9 @@ impl FlowInsight {
                 let complete = head.windows(4).any(|w| w == b"\r\n\r\n")
                     || head.len() >= http::HTTP_HEAD_MAX_BYTES;
                 let parsed = http::parse_request(head);
+                if let Ok(r) = &parsed {
+                    changed |= self.offer_proxy_request(r);
+                }
                 let host = parsed.as_ref().ok().and_then(|r| r.host.clone());
                 if host.is_some() || complete || matches!(parsed, Err(http::HttpError::NotHttp)) {
                     self.http_seen = true;
@@ -435,6 +515,7 @@ impl FlowInsight {
             }
             _ => {}
         }
+        changed |= self.observe_proxy(p, outbound);
         // DNS answers to the device, over UDP or TCP, from a resolver on port 53.
         if !outbound && p.src_port == DNS_PORT {
             match p.transport {
@@ -499,6 +580,107 @@ impl FlowInsight {
     }
 }
 
+/// Proxies and redirects: what the client asked a proxy for, the proxy's answer, and the
+/// server's redirects.
+impl FlowInsight {
+    /// An HTTP request that names a proxy target (CONNECT, absolute-form); true when it did.
+    fn offer_proxy_request(&mut self, r: &http::HttpRequest) -> bool {
+        if self.proxy.is_some() {
+            return false;
+        }
+        let Some(target) = proxy::http_proxy_target(r) else {
+            return false;
+        };
+        if r.form == http::TargetForm::Authority {
+            if let Some(host) = &target.host {
+                self.offer_name(host, HostnameSource::Proxy);
+            }
+            // CONNECT: the answer, then the tunnelled stream, follow.
+            self.app_proto = Some(AppProto::HttpProxy);
+        }
+        self.proxy = Some(target);
+        true
+    }
+
+    /// The proxy's answer, the SOCKS handshake and redirects; true when a fact changed.
+    fn observe_proxy(&mut self, p: &Packet<'_>, outbound: bool) -> bool {
+        if p.transport != Transport::Tcp {
+            return false;
+        }
+        match self.app_proto {
+            Some(AppProto::Socks4 | AppProto::Socks5)
+                if self.proxy.is_none() || self.socks.is_some() =>
+            {
+                let tr = self.socks.get_or_insert_with(Box::default);
+                let mut changed = false;
+                let target = if outbound {
+                    tr.push_client(p.payload)
+                        .then(|| tr.target.clone())
+                        .flatten()
+                } else {
+                    tr.push_server(p.payload);
+                    None
+                };
+                let (done, granted) = (tr.is_done(), tr.granted);
+                if let Some(t) = target {
+                    if let Some(host) = &t.host {
+                        self.offer_name(host, HostnameSource::Proxy);
+                    }
+                    self.proxy = Some(t);
+                    changed = true;
+                }
+                if done {
+                    self.proxy_granted = granted;
+                    self.socks = None;
+                    if self.proxy_granted == Some(true) {
+                        self.reclassify();
+                    }
+                    changed = true;
+                }
+                changed
+            }
+            Some(AppProto::HttpProxy) if !outbound && self.proxy_granted.is_none() => {
+                self.proxy_granted = Some(proxy::connect_granted(p.payload) == Some(true));
+                if self.proxy_granted == Some(true) {
+                    self.reclassify();
+                }
+                true
+            }
+            Some(AppProto::Http) if !outbound && !self.response_seen => {
+                let head = self.response_head.get_or_insert_with(Vec::new);
+                let room = http::HTTP_HEAD_MAX_BYTES.saturating_sub(head.len());
+                head.extend_from_slice(p.payload.get(..room).unwrap_or(p.payload));
+                match redirect::parse_redirect(head) {
+                    Err(http::HttpError::Incomplete) if head.len() < http::HTTP_HEAD_MAX_BYTES => {
+                        false
+                    }
+                    done => {
+                        self.response_seen = true;
+                        self.response_head = None;
+                        match done {
+                            Ok(Some(r)) if r.has_host() => {
+                                self.redirect = Some(r);
+                                true
+                            }
+                            _ => false,
+                        }
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The proxy granted the request: what follows is the proxied stream, classified afresh.
+    fn reclassify(&mut self) {
+        self.app_proto = None;
+        self.classify_tries = 0;
+        self.http_seen = false;
+        self.http_head = None;
+        self.tls = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,6 +711,29 @@ mod tests {
         let last_valid = 30_000_000_000 + DNS_TTL_GRACE_NS;
         assert!(cache.lookup(dev, addr, last_valid).is_some());
         assert!(cache.lookup(dev, addr, last_valid + 1).is_none());
+    }
+
+    #[test]
+    fn names_resolve_to_their_newest_addresses_per_device() {
+        let mut cache = PassiveDns::default();
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        for i in 1..=6u8 {
+            let a = format!("198.18.1.{i}");
+            cache.insert(dev, &resolution("api.vendor.example", &a, 30), 0);
+        }
+        let got = cache.lookup_name(dev, "api.vendor.example", 1);
+        assert_eq!(got.len(), DNS_NAME_ADDRS_MAX);
+        assert_eq!(got.last(), Some(&"198.18.1.6".parse().unwrap()));
+        assert!(
+            cache
+                .lookup_name("192.168.1.60".parse().unwrap(), "api.vendor.example", 1)
+                .is_empty()
+        );
+        assert!(
+            cache
+                .lookup_name(dev, "api.vendor.example", 31_000_000_000 + DNS_TTL_GRACE_NS)
+                .is_empty()
+        );
     }
 
     #[test]

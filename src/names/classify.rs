@@ -39,6 +39,13 @@ pub enum AppProto {
     Cwmp,
     Mqtt,
     Coap,
+    // --- proxies (the proxy helper's block) ---
+    /// A SOCKS4 or SOCKS4a handshake (until the proxied stream is classified).
+    Socks4,
+    /// A SOCKS5 handshake (until the proxied stream is classified).
+    Socks5,
+    /// An HTTP `CONNECT` to a proxy (until the proxied stream is classified).
+    HttpProxy,
 }
 
 impl AppProto {
@@ -65,6 +72,10 @@ impl AppProto {
             AppProto::Cwmp => "cwmp",
             AppProto::Mqtt => "mqtt",
             AppProto::Coap => "coap",
+            // --- proxies ---
+            AppProto::Socks4 => "socks4",
+            AppProto::Socks5 => "socks5",
+            AppProto::HttpProxy => "http-proxy",
         }
     }
 
@@ -232,6 +243,16 @@ pub fn classify(payload: &[u8], transport: Transport, ports: (u16, u16)) -> Opti
         }
         return Some(AppProto::Http);
     }
+    // --- proxies: a SOCKS handshake from the client's first bytes (version 4 or 5 and a
+    // consistent length, see `proxy::looks_like_socks`); before DNS, whose check is looser.
+    if !udp {
+        match super::proxy::looks_like_socks(payload) {
+            Some(super::proxy::ProxyKind::Socks4) => return Some(AppProto::Socks4),
+            Some(super::proxy::ProxyKind::Socks5) => return Some(AppProto::Socks5),
+            _ => {}
+        }
+    }
+    // --- end of proxies ---
     let port_hint = ports.0 == DNS_PORT
         || ports.1 == DNS_PORT
         || dns::is_local_resolution(ports.0)

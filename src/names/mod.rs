@@ -40,7 +40,9 @@ pub mod classify;
 pub mod dns;
 pub mod http;
 pub mod proto;
+pub mod proxy;
 pub mod quic;
+pub mod redirect;
 pub mod tls;
 
 #[cfg(test)]

@@ -1239,6 +1239,66 @@ fn reason(src: &Src<'_>, text: &Spanned<String>) -> Result<Template, PolicyError
     })
 }
 
+/// `via.kind` names other than the tunnel kinds: proxies and redirects.
+pub const VIA_KINDS_NOT_TUNNEL: [&str; 4] = ["http-proxy", "socks4", "socks5", "redirect"];
+
+/// The re-routing conditions of a rule: `via`, `via_kinds`, `via_countries`,
+/// `not_via_countries`.
+fn compile_via(
+    src: &Src<'_>,
+    r: &RawRule,
+    ctx: &RuleCtx<'_>,
+    c: &mut Conditions,
+) -> Result<(), PolicyError> {
+    c.via = r.via.as_ref().map(|b| *b.get_ref());
+    if let Some(v) = &r.via {
+        if !*v.get_ref()
+            && (r.via_kinds.is_some() || r.via_countries.is_some() || r.not_via_countries.is_some())
+        {
+            return Err(src.at(v, "via = false cannot be combined with via_kinds, via_countries or not_via_countries (those only match a flow that went through something): write a separate rule"));
+        }
+    }
+    if let Some(l) = &r.via_kinds {
+        nonempty(src, "via_kinds", l)?;
+        let known: Vec<&'static str> = crate::decode::TunnelKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain(VIA_KINDS_NOT_TUNNEL)
+            .collect();
+        for k in l.get_ref() {
+            let want = k.get_ref().to_ascii_lowercase();
+            match known.iter().find(|n| **n == want) {
+                Some(n) => {
+                    if !c.via_kinds.contains(n) {
+                        c.via_kinds.push(n);
+                    }
+                }
+                None => {
+                    return Err(src.at(
+                        k,
+                        format!(
+                            "unknown via kind {:?}: use {}",
+                            k.get_ref(),
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    c.via_countries = r
+        .via_countries
+        .as_ref()
+        .map(|l| country_cond(src, "via_countries", l, ctx))
+        .transpose()?;
+    c.not_via_countries = r
+        .not_via_countries
+        .as_ref()
+        .map(|l| country_cond(src, "not_via_countries", l, ctx))
+        .transpose()?;
+    Ok(())
+}
+
 fn compile_rule(
     src: &Src<'_>,
     rule: &Spanned<RawRule>,
@@ -1382,6 +1442,7 @@ fn compile_rule(
         .as_ref()
         .map(|l| app_proto_set(src, "not_app_protos", l))
         .transpose()?;
+    compile_via(src, r, ctx, &mut c)?;
     let template = match &r.reason {
         Some(text) => reason(src, text)?,
         None => Template::generated(&c),

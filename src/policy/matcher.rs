@@ -57,6 +57,15 @@ pub struct Conditions {
     pub name_bytes_out_over: Option<u64>,
     /// `Some(true)`: no DNS answer named the remote; `Some(false)`: one did.
     pub hardcoded: Option<bool>,
+    // --- re-routing: tunnels, proxies, redirects ---
+    /// `Some(true)`: the flow went through a tunnel, proxy or redirect; `Some(false)`: it did not.
+    pub via: Option<bool>,
+    /// The hop's kind is one of these (`gre`, `socks5`, `redirect`, …).
+    pub via_kinds: Vec<&'static str>,
+    /// The hop's country is in this set.
+    pub via_countries: Option<CountryCond>,
+    /// The hop's country is known and not in this set.
+    pub not_via_countries: Option<CountryCond>,
     /// The flow's protocol is known and in this set.
     pub app_protos: Option<ProtoSet>,
     /// The flow's protocol is known and not in this set.
@@ -199,7 +208,8 @@ impl Conditions {
     pub fn matches(&self, s: &Subject<'_>, profile: &str) -> bool {
         let port = s.remote_port.filter(|_| s.transport.has_ports());
         // "Unknown" means public but without a record: private remotes never have a country.
-        let unknown_country = s.country.is_none() && is_public(s.remote_ip);
+        let unknown_country = s.country.is_none()
+            && (is_public(s.remote_ip) || (s.via_kind.is_some() && s.remote_ip.is_unspecified()));
         // The remote's names; an empty name is no name.
         let names = [s.hostname, s.queried_name].map(|n| n.filter(|n| !n.is_empty()));
         let named = names.iter().any(Option::is_some);
@@ -254,6 +264,20 @@ impl Conditions {
             })
             && on_known(self.not_app_protos.as_ref(), s.app_proto, |set, p| {
                 !set.contains(p)
+            })
+            && self.matches_via(s)
+    }
+
+    /// The re-routing conditions: `via`, `via_kinds`, `via_countries`, `not_via_countries`.
+    fn matches_via(&self, s: &Subject<'_>) -> bool {
+        self.via.is_none_or(|want| want == s.via_kind.is_some())
+            && (self.via_kinds.is_empty()
+                || s.via_kind.is_some_and(|k| self.via_kinds.contains(&k)))
+            && on_known(self.via_countries.as_ref(), s.via_country, |c, code| {
+                c.set.contains(code)
+            })
+            && on_known(self.not_via_countries.as_ref(), s.via_country, |c, code| {
+                !c.set.contains(code)
             })
     }
 }

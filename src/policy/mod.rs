@@ -323,6 +323,15 @@ pub struct Subject<'a> {
     /// The protocol the payload was recognised as; `None` before payload was classified (and
     /// while `unknown` may still become something else).
     pub app_proto: Option<AppProto>,
+    // --- re-routing: tunnels, proxies, redirects ---
+    /// What the flow went through: a tunnel kind (`gre`, …), `http-proxy`, `socks4`, `socks5`
+    /// or `redirect`; `None` for a direct flow. With a proxy or redirect, the `remote_*`
+    /// facts describe the target named to the proxy or redirected to; `remote_ip` is then the
+    /// unspecified address (`0.0.0.0`/`::`) when only the target's name is known.
+    pub via_kind: Option<&'static str>,
+    /// The tunnel's far endpoint, the proxy, or the redirecting server.
+    pub via_ip: Option<IpAddr>,
+    pub via_country: Option<CountryCode>,
 }
 
 /// Which flow facts the rules look at, so that the engine knows which changes can change a
@@ -483,9 +492,14 @@ impl Policy {
             self.home_codes = home.codes();
             for rule in &mut self.rules {
                 let c = &mut rule.conditions;
-                for cond in [&mut c.countries, &mut c.not_countries]
-                    .into_iter()
-                    .flatten()
+                for cond in [
+                    &mut c.countries,
+                    &mut c.not_countries,
+                    &mut c.via_countries,
+                    &mut c.not_via_countries,
+                ]
+                .into_iter()
+                .flatten()
                 {
                     if cond.uses_home {
                         cond.set.union_with(&home);

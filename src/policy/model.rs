@@ -106,6 +106,11 @@ pub struct RawRule {
     pub hardcoded: Option<Spanned<bool>>,
     pub app_protos: Option<Spanned<SpannedList>>,
     pub not_app_protos: Option<Spanned<SpannedList>>,
+    // --- re-routing: tunnels, proxies, redirects ---
+    pub via: Option<Spanned<bool>>,
+    pub via_kinds: Option<Spanned<SpannedList>>,
+    pub via_countries: Option<Spanned<SpannedList>>,
+    pub not_via_countries: Option<Spanned<SpannedList>>,
 }
 
 /// A value that may be written as an integer or as a string (`443` or `"8000-8100"`,

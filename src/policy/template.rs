@@ -22,6 +22,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "hostname",
     "bytes_out",
     "app_proto",
+    "via",
 ];
 
 /// One piece of a parsed template.
@@ -48,6 +49,11 @@ enum Piece {
     Operator,
     /// The flow's `app_proto`, `unknown` before one is known.
     AppProto,
+    /// `socks5 198.51.100.7 in DE`, `none` without a hop.
+    Via,
+    /// `, via gre 203.0.113.5 in CN` or `, redirected by 198.18.2.20 in DE`; nothing without a
+    /// hop (ends every generated reason).
+    ViaSuffix,
 }
 
 /// A parsed reason template.
@@ -117,6 +123,7 @@ impl Template {
                         "hostname" => Piece::Hostname,
                         "bytes_out" => Piece::BytesOut,
                         "app_proto" => Piece::AppProto,
+                        "via" => Piece::Via,
                         _ => {
                             return Err(TemplateError {
                                 offset,
@@ -292,6 +299,8 @@ impl Template {
                 Piece::Rule,
             ]
         };
+        let mut pieces = pieces;
+        pieces.push(Piece::ViaSuffix);
         Template(pieces)
     }
 
@@ -307,6 +316,9 @@ impl Template {
                     None => write!(out, "{}", s.device_ip),
                 },
                 Piece::DeviceIp => write!(out, "{}", s.device_ip),
+                Piece::Remote if unresolved(s) => {
+                    out.write_str(name(s).unwrap_or("an unresolved name"))
+                }
                 Piece::Remote => write!(out, "{}", s.remote_ip),
                 Piece::Port => match s.remote_port {
                     Some(p) => write!(out, "{p}"),
@@ -331,6 +343,10 @@ impl Template {
                 Piece::Rule => out.write_str(rule),
                 Piece::Hostname => out.write_str(name(s).unwrap_or("unknown")),
                 Piece::BytesOut => write!(out, "{}", s.bytes_out),
+                Piece::NamedRemote if unresolved(s) => match name(s) {
+                    Some(n) => write!(out, "{n} (address unknown)"),
+                    None => out.write_str("an unresolved name"),
+                },
                 Piece::NamedRemote => match name(s) {
                     Some(n) => write!(out, "{n} ({})", s.remote_ip),
                     None => write!(out, "{}", s.remote_ip),
@@ -340,9 +356,46 @@ impl Template {
                     _ => write!(out, "{}", s.transport),
                 },
                 Piece::AppProto => out.write_str(s.app_proto.map_or("unknown", |p| p.as_str())),
+                Piece::Via => via_text(&mut out, s, "none"),
+                Piece::ViaSuffix => match s.via_kind {
+                    Some("redirect") => {
+                        let r = out.write_str(", redirected by ");
+                        r.and_then(|()| via_where(&mut out, s))
+                    }
+                    Some(_) => {
+                        let r = out.write_str(", via ");
+                        r.and_then(|()| via_text(&mut out, s, ""))
+                    }
+                    None => Ok(()),
+                },
             };
         }
         out
+    }
+}
+
+/// A proxied or redirected flow whose target is known only by name.
+fn unresolved(s: &Subject<'_>) -> bool {
+    s.via_kind.is_some() && s.remote_ip.is_unspecified()
+}
+
+/// `gre 203.0.113.5 in CN`; `none` (or `absent`) without a hop.
+fn via_text(out: &mut String, s: &Subject<'_>, absent: &str) -> std::fmt::Result {
+    match s.via_kind {
+        Some(kind) => {
+            write!(out, "{kind} ")?;
+            via_where(out, s)
+        }
+        None => out.write_str(absent),
+    }
+}
+
+/// `203.0.113.5 in CN`, or just the address when its country is unknown.
+fn via_where(out: &mut String, s: &Subject<'_>) -> std::fmt::Result {
+    match (s.via_ip, s.via_country) {
+        (Some(ip), Some(c)) => write!(out, "{ip} in {c}"),
+        (Some(ip), None) => write!(out, "{ip}"),
+        (None, _) => Ok(()),
     }
 }
 

@@ -46,6 +46,9 @@ fn flow() -> Subject<'static> {
         name_bytes_out: 0,
         dns_named: None,
         app_proto: None,
+        via_kind: None,
+        via_ip: None,
+        via_country: None,
     }
 }
 
@@ -367,7 +370,7 @@ fn reason_placeholders() {
     assert_eq!(
         err("[[rules]]\nid = \"a\"\nreason = \"{device} to {remote} via {proto}\"\n"),
         "p.toml:3:36: unknown placeholder {proto} in reason: use {device}, {device_ip}, {remote}, \
-         {port}, {transport}, {country}, {asn}, {as_org}, {rule}, {hostname}, {bytes_out}, {app_proto}; write {{ or }} for a literal brace"
+         {port}, {transport}, {country}, {asn}, {as_org}, {rule}, {hostname}, {bytes_out}, {app_proto}, {via}; write {{ or }} for a literal brace"
     );
     assert!(
         err("[[rules]]\nid = \"a\"\nreason = \"oops {device\"\n")
@@ -1754,4 +1757,140 @@ fn a_vpn_to_a_foreign_endpoint() {
         ..to("NL")
     };
     assert_eq!(decide(&p, &syslog), Some(PLAINTEXT_FOREIGN_RULE));
+}
+
+// --- re-routing conditions: via, via_kinds, via_countries, not_via_countries ---
+
+fn through(kind: &'static str, country: &str) -> Subject<'static> {
+    Subject {
+        via_kind: Some(kind),
+        via_ip: Some(v4(198, 18, 1, 1)),
+        via_country: cc(country),
+        ..to("DE")
+    }
+}
+
+#[test]
+fn via_conditions_match_tunnels_proxies_and_redirects() {
+    let p = load(
+        "home = [\"BE\"]\n\
+         [[rules]]\nid = \"foreign-tunnel\"\nvia_kinds = [\"gre\", \"VXLAN\"]\nnot_via_countries = [\"home\"]\n\
+         [[rules]]\nid = \"cn-proxy\"\nvia_kinds = [\"socks4\", \"socks5\", \"http-proxy\"]\nvia_countries = [\"CN\"]\n\
+         [[rules]]\nid = \"any-hop\"\nvia = true\ncountries = [\"US\"]\n\
+         [[rules]]\nid = \"direct-us\"\nvia = false\ncountries = [\"US\"]\n",
+    );
+    assert_eq!(decide(&p, &through("gre", "CN")), Some("foreign-tunnel"));
+    assert_eq!(decide(&p, &through("vxlan", "BE")), None, "home endpoint");
+    assert_eq!(
+        decide(
+            &p,
+            &Subject {
+                via_country: None,
+                ..through("gre", "CN")
+            }
+        ),
+        None,
+        "not_via_countries needs a known country"
+    );
+    assert_eq!(decide(&p, &through("socks5", "CN")), Some("cn-proxy"));
+    assert_eq!(decide(&p, &through("http-proxy", "DE")), None);
+    assert_eq!(
+        decide(
+            &p,
+            &Subject {
+                country: cc("US"),
+                ..through("redirect", "DE")
+            }
+        ),
+        Some("any-hop")
+    );
+    assert_eq!(decide(&p, &to("US")), Some("direct-us"));
+    assert_eq!(decide(&p, &to("DE")), None);
+}
+
+#[test]
+fn via_reasons_name_the_hop() {
+    let p = load(
+        "[[rules]]\nid = \"no-cn\"\ncountries = [\"CN\"]\n[[rules]]\nid = \"t\"\nreason = \"{remote} via {via}\"\ncountries = [\"US\"]\n",
+    );
+    let r = |s: &Subject<'_>| {
+        let id = p.evaluate(s).unwrap();
+        p.rules()[id].reason(s)
+    };
+    let s = Subject {
+        country: cc("CN"),
+        ..through("gre", "NL")
+    };
+    assert!(r(&s).ends_with(", via gre 198.18.1.1 in NL"), "{}", r(&s));
+    let s = Subject {
+        country: cc("CN"),
+        ..through("redirect", "DE")
+    };
+    assert!(
+        r(&s).ends_with(", redirected by 198.18.1.1 in DE"),
+        "{}",
+        r(&s)
+    );
+    assert!(!r(&to("CN")).contains("via"), "{}", r(&to("CN")));
+    let s = Subject {
+        country: cc("US"),
+        ..through("socks5", "DE")
+    };
+    assert_eq!(r(&s), "203.0.113.9 via socks5 198.18.1.1 in DE");
+    assert_eq!(r(&to("US")), "203.0.113.9 via none");
+    // A proxied target known by name only.
+    let s = Subject {
+        remote_ip: v4(0, 0, 0, 0),
+        hostname: Some("api.vendor.cn"),
+        country: cc("CN"),
+        ..through("socks5", "DE")
+    };
+    assert!(r(&s).contains("api.vendor.cn"), "{}", r(&s));
+    assert!(!r(&s).contains("0.0.0.0"), "{}", r(&s));
+}
+
+#[test]
+fn via_condition_errors() {
+    assert_eq!(
+        err("[[rules]]\nid = \"a\"\nvia_kinds = [\"gre\", \"ssh\"]\n"),
+        "p.toml:3:21: unknown via kind \"ssh\": use gre, erspan, ipip, 6in4, 4in6, ip6ip6, vxlan, geneve, gtpu, teredo, http-proxy, socks4, socks5, redirect"
+    );
+    assert_eq!(
+        err("[[rules]]\nid = \"a\"\nvia = false\nvia_countries = [\"CN\"]\n"),
+        "p.toml:3:7: via = false cannot be combined with via_kinds, via_countries or not_via_countries (those only match a flow that went through something): write a separate rule"
+    );
+    assert!(err("[[rules]]\nid = \"a\"\nvia_countries = [\"XX\"]\n").starts_with("p.toml:3:18: "));
+    assert!(err("[[rules]]\nid = \"a\"\nvia_kinds = []\n").starts_with("p.toml:3:"));
+    assert!(err("[[rules]]\nid = \"a\"\nvia = \"yes\"\n").starts_with("p.toml:3:"));
+}
+
+#[test]
+fn unknown_country_covers_a_proxied_target_known_by_name() {
+    let p = load("[[rules]]\nid = \"u\"\nunknown_country = true\n");
+    let s = Subject {
+        remote_ip: v4(0, 0, 0, 0),
+        hostname: Some("api.vendor.example"),
+        ..through("socks5", "DE")
+    };
+    assert_eq!(
+        decide(
+            &p,
+            &Subject {
+                country: None,
+                ..s.clone()
+            }
+        ),
+        Some("u")
+    );
+    assert_eq!(
+        decide(
+            &p,
+            &Subject {
+                remote_ip: v4(0, 0, 0, 0),
+                ..flow()
+            }
+        ),
+        None,
+        "without a hop the unspecified address is just not public"
+    );
 }

@@ -108,10 +108,15 @@ impl<W: Write> Terminal<W> {
 
     fn alert_line(&self, a: &Alert) -> String {
         let sev = format!("{:<8}", a.rule.severity.as_str().to_uppercase());
+        // A proxied target known only by name has no address: `?`.
+        let ip = a
+            .remote
+            .ip
+            .map_or_else(|| "?".to_owned(), |ip| ip.to_string());
         let mut remote = match a.remote.port {
-            Some(p) if a.remote.ip.is_ipv6() => format!("[{}]:{p}", a.remote.ip),
-            Some(p) => format!("{}:{p}", a.remote.ip),
-            None => a.remote.ip.to_string(),
+            Some(p) if a.remote.ip.is_some_and(|ip| ip.is_ipv6()) => format!("[{ip}]:{p}"),
+            Some(p) => format!("{ip}:{p}"),
+            None => ip,
         };
         let _ = write!(remote, "/{}", a.transport);
         if let Some(name) = &a.remote.hostname {
@@ -126,6 +131,11 @@ impl<W: Write> Terminal<W> {
         }
         if let Some(org) = &a.remote.as_org {
             let _ = write!(geo, " {}", sanitize(org, 40));
+        }
+        // The tunnel, proxy or redirecting server in between, with its country.
+        if let Some(v) = &a.via {
+            let country = v.country.map_or_else(|| "??".to_owned(), |c| c.to_string());
+            let _ = write!(geo, " via {} {} {country}", v.kind, v.ip);
         }
         format!(
             "{} {} {} {} → {} {}  {}\n",
