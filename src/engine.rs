@@ -30,6 +30,8 @@ use crate::routes::{
 };
 use crate::sink::{Sink, SinkError};
 
+use crate::limits::{Caps, Limit, Limits};
+
 /// Remembered (rule, device, remote) triples for de-duplication, at most.
 pub const DEDUP_MAX_ENTRIES: usize = 65_536;
 /// Names listed per device in the summary, at most; more are counted.
@@ -45,6 +47,8 @@ pub const HARDCODED_GRACE_NS: i64 = 60_000_000_000;
 pub struct Settings {
     pub max_flows: usize,
     pub idle_timeout_ns: i64,
+    /// The other caps (docs/robustness.md, "Caps").
+    pub caps: Caps,
 }
 
 impl Default for Settings {
@@ -52,6 +56,7 @@ impl Default for Settings {
         Settings {
             max_flows: crate::flow::FLOWS_MAX_DEFAULT,
             idle_timeout_ns: crate::flow::IDLE_TIMEOUT_DEFAULT_NS,
+            caps: Caps::default(),
         }
     }
 }
@@ -84,6 +89,10 @@ struct RunTotals {
     name: HashMap<(IpAddr, Arc<str>), u64>,
     /// (rule, device, country or name) that already fired.
     fired: std::collections::HashSet<(RuleId, IpAddr, Arc<str>)>,
+    /// Entries each map holds at most; 0 (the `Default`): [`RUN_TOTALS_MAX_ENTRIES`].
+    cap: usize,
+    /// Additions not kept because a map was full.
+    dropped: u64,
 }
 
 /// Distinct (device, country) and (device, name) totals kept, each, at most.
@@ -97,19 +106,27 @@ impl RunTotals {
         }
         let device = flow.device.ip;
         let mut crossed = false;
+        let cap = if self.cap == 0 {
+            RUN_TOTALS_MAX_ENTRIES
+        } else {
+            self.cap
+        };
+        let dropped = &mut self.dropped;
         let mut bump = |total: &mut u64| {
             let before = *total;
             *total = total.saturating_add(bytes);
             crossed |= self_crossed(&self.thresholds, before, *total);
         };
         if let Some(c) = flow.ann.geo.country {
-            if let Some(t) = bounded_entry(&mut self.country, (device, c)) {
-                bump(t);
+            match bounded_entry(&mut self.country, (device, c), cap) {
+                Some(t) => bump(t),
+                None => *dropped += 1,
             }
         }
         if let Some(h) = &flow.ann.insight.hostname {
-            if let Some(t) = bounded_entry(&mut self.name, (device, h.name.clone())) {
-                bump(t);
+            match bounded_entry(&mut self.name, (device, h.name.clone()), cap) {
+                Some(t) => bump(t),
+                None => *dropped += 1,
             }
         }
         crossed
@@ -142,8 +159,12 @@ fn self_crossed(thresholds: &[u64], before: u64, now: u64) -> bool {
     thresholds.iter().any(|&t| before <= t && t < now)
 }
 
-fn bounded_entry<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u64>, key: K) -> Option<&mut u64> {
-    if map.len() >= RUN_TOTALS_MAX_ENTRIES && !map.contains_key(&key) {
+fn bounded_entry<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, u64>,
+    key: K,
+    cap: usize,
+) -> Option<&mut u64> {
+    if map.len() >= cap && !map.contains_key(&key) {
         return None;
     }
     Some(map.entry(key).or_insert(0))
@@ -176,6 +197,8 @@ struct DeviceAgg {
     names_dropped: u64,
     hardcoded: Vec<IpAddr>,
     alerts: BTreeMap<String, RuleCount>,
+    /// The addresses of `hardcoded`, for O(1) membership.
+    hardcoded_set: std::collections::HashSet<IpAddr>,
 }
 
 /// The result of a run.
@@ -207,6 +230,12 @@ struct Core<'s> {
     totals: RunTotals,
     /// `file` for replays, `interface` for live capture: `source.kind` in events.
     source_kind: &'static str,
+    caps: Caps,
+    /// What the caps the engine enforces itself dropped (the others are read at the end).
+    limits: Limits,
+    /// Bytes all flows hold in reassembly buffers now.
+    reassembly_held: usize,
+    max_flows: usize,
 }
 
 /// One run of the pipeline.
@@ -236,7 +265,7 @@ impl<'s> Engine<'s> {
             device_macs: policy.device_macs(),
         };
         Engine {
-            decoder: Decoder::new(),
+            decoder: Decoder::with_fragment_cap(settings.caps.fragments),
             flows: FlowTable::new(FlowConfig {
                 max_flows: settings.max_flows,
                 idle_timeout_ns: settings.idle_timeout_ns,
@@ -255,7 +284,7 @@ impl<'s> Engine<'s> {
                         error: None,
                     })
                     .collect(),
-                dns: PassiveDns::default(),
+                dns: PassiveDns::with_cap(settings.caps.dns_cache),
                 dedup: HashMap::new(),
                 devices: BTreeMap::new(),
                 rule_counts: BTreeMap::new(),
@@ -264,14 +293,19 @@ impl<'s> Engine<'s> {
                 last_ts: None,
                 max_severity: None,
                 bytes_thresholds,
-                routes: RouteMemory::default(),
+                routes: RouteMemory::with_cap(settings.caps.routes),
                 baseline: None,
                 totals: RunTotals {
                     enabled: needs_totals,
                     thresholds: total_thresholds,
+                    cap: settings.caps.run_totals.max(1),
                     ..RunTotals::default()
                 },
                 source_kind: "file",
+                caps: settings.caps,
+                limits: Limits::default(),
+                reassembly_held: 0,
+                max_flows: settings.max_flows,
             },
         }
     }
@@ -333,10 +367,12 @@ impl<'s> Engine<'s> {
             }
         }
         let device = flow.device.ip;
+        let held_before = flow.ann.insight.held_bytes();
         let learned =
             flow.ann
                 .insight
                 .observe(&packet, update.outbound, device, frame.ts_ns, &mut core.dns);
+        core.charge_reassembly(flow, held_before);
         if !core.dns.pending.is_empty() {
             core.write_dns_events()?;
         }
@@ -369,6 +405,7 @@ impl<'s> Engine<'s> {
     pub fn finish(mut self) -> Result<Report, SinkError> {
         self.flows.drain(&mut self.ended);
         flush_ended(&mut self.core, &mut self.ended)?;
+        let limits = self.limits();
         let mut core = self.core;
         let d = self.decoder.stats();
         let f = self.flows.stats();
@@ -425,6 +462,7 @@ impl<'s> Engine<'s> {
             counters: std::mem::take(&mut core.counters),
             alerts: std::mem::take(&mut core.rule_counts),
             devices,
+            limits,
         };
         for sink in &mut core.sinks {
             sink.emit(Event::Summary(&summary))?;
@@ -669,15 +707,18 @@ impl Core<'_> {
             raised.severity,
             !suppressed,
         );
-        let agg = self.devices.entry(flow.device.ip).or_default();
-        count_alert(&mut agg.alerts, &raised.id, raised.severity, !suppressed);
+        match device_agg(&mut self.devices, flow.device.ip, self.caps.devices) {
+            Some(agg) => count_alert(&mut agg.alerts, &raised.id, raised.severity, !suppressed),
+            None => self.limits.devices.drop_n(1),
+        }
         if suppressed {
             flow.ann.suppressed += 1;
             self.counters.alerts_suppressed += 1;
             return Ok(());
         }
         self.counters.alerts += 1;
-        if self.dedup.len() >= DEDUP_MAX_ENTRIES {
+        if self.dedup.len() >= self.caps.dedup.max(1) {
+            self.limits.dedup.drop_n(self.dedup.len() as u64);
             self.dedup.clear();
         }
         self.dedup.insert(key, ts_ns);
@@ -745,7 +786,18 @@ impl Core<'_> {
         let device = device_ref(flow);
         let remote = self.remote_ref(flow);
         let encrypted = flow.ann.insight.encrypted(true);
-        let agg = self.devices.entry(flow.device.ip).or_default();
+        self.reassembly_held = self
+            .reassembly_held
+            .saturating_sub(flow.ann.insight.held_bytes());
+        // A device beyond the cap is folded into a scratch aggregate that is thrown away.
+        let mut spare = DeviceAgg::default();
+        let agg = match device_agg(&mut self.devices, flow.device.ip, self.caps.devices) {
+            Some(agg) => agg,
+            None => {
+                self.limits.devices.drop_n(1);
+                &mut spare
+            }
+        };
         if agg.device.is_none() || agg.device.as_ref().is_some_and(|d| d.mac.is_none()) {
             agg.device = Some(DeviceRef {
                 port: None,
@@ -768,7 +820,11 @@ impl Core<'_> {
                 (None, false) => "non-public".to_owned(),
             };
             if let Some(asn) = flow.ann.geo.asn {
-                agg.asns.entry(asn).or_default().add(bo, bi, po, pi);
+                if agg.asns.len() < self.caps.asns_per_device || agg.asns.contains_key(&asn) {
+                    agg.asns.entry(asn).or_default().add(bo, bi, po, pi);
+                } else {
+                    self.limits.asns_per_device.drop_n(1);
+                }
             }
             match encrypted {
                 Some(true) => agg.encryption.encrypted_bytes_out += bo,
@@ -776,7 +832,8 @@ impl Core<'_> {
                 None => agg.encryption.no_payload_bytes_out += bo,
             }
             if let Some(h) = &flow.ann.insight.hostname {
-                if agg.names.len() < SUMMARY_NAMES_MAX || agg.names.contains_key(&*h.name) {
+                if agg.names.len() < self.caps.names_per_device || agg.names.contains_key(&*h.name)
+                {
                     let n = agg.names.entry(h.name.to_string()).or_default();
                     n.countries.insert(country.clone());
                     n.flows += 1;
@@ -787,14 +844,19 @@ impl Core<'_> {
                     }
                 } else {
                     agg.names_dropped += 1;
+                    self.limits.names_per_device.drop_n(1);
                 }
             }
             if flow.ann.dns_named == Some(false)
                 && flow.packets_out > 0
-                && agg.hardcoded.len() < SUMMARY_HARDCODED_MAX
-                && !agg.hardcoded.contains(&flow.remote.ip)
+                && !agg.hardcoded_set.contains(&flow.remote.ip)
             {
-                agg.hardcoded.push(flow.remote.ip);
+                if agg.hardcoded.len() < self.caps.hardcoded_per_device {
+                    agg.hardcoded.push(flow.remote.ip);
+                    agg.hardcoded_set.insert(flow.remote.ip);
+                } else {
+                    self.limits.hardcoded_per_device.drop_n(1);
+                }
             }
             agg.countries
                 .entry(country)
@@ -919,6 +981,8 @@ pub struct LiveStats {
     pub alerts_suppressed: u64,
     /// Times the GeoIP databases were reloaded.
     pub geoip_reloads: u64,
+    /// Every cap and what it dropped so far.
+    pub limits: Limits,
 }
 
 /// Live mode: wall-clock expiry and running counters.
@@ -940,6 +1004,7 @@ impl Engine<'_> {
             alerts: self.core.counters.alerts,
             alerts_suppressed: self.core.counters.alerts_suppressed,
             geoip_reloads: self.core.counters.geoip_reloads,
+            limits: self.limits(),
         }
     }
 
@@ -951,4 +1016,71 @@ impl Engine<'_> {
         self.core.resolver = resolver;
         self.core.counters.geoip_reloads += 1;
     }
+}
+
+/// Caps: what the run's bounded structures hold at most and what they dropped.
+impl Engine<'_> {
+    /// Every cap in force and what it dropped so far (the summary's `limits`).
+    pub fn limits(&self) -> Limits {
+        let core = &self.core;
+        let caps = &core.caps;
+        let d = self.decoder.stats();
+        let f = self.flows.stats();
+        let dns = &core.dns;
+        let with = |cap: usize, dropped: u64| Limit {
+            dropped,
+            ..Limit::new(cap)
+        };
+        let l = &core.limits;
+        Limits {
+            flows: with(core.max_flows, f.evicted),
+            dns_cache: with(caps.dns_cache.max(2), dns.evicted),
+            fragments: with(caps.fragments.max(2), d.fragments_evicted),
+            devices: with(caps.devices, l.devices.dropped),
+            names_per_device: with(caps.names_per_device, l.names_per_device.dropped),
+            asns_per_device: with(caps.asns_per_device, l.asns_per_device.dropped),
+            hardcoded_per_device: with(caps.hardcoded_per_device, l.hardcoded_per_device.dropped),
+            dedup: with(caps.dedup.max(1), l.dedup.dropped),
+            routes: with(caps.routes, core.routes.untracked),
+            run_totals: with(caps.run_totals.max(1), core.totals.dropped),
+            reassembly_bytes: with(caps.reassembly_bytes, l.reassembly_bytes.dropped),
+            dns_answers: with(crate::names::dns::DNS_ANSWERS_MAX, dns.answers_dropped),
+            dns_questions: with(crate::names::dns::DNS_QUESTIONS_MAX, dns.questions_dropped),
+            dns_cname_chain: with(crate::names::dns::DNS_CNAME_CHAIN_MAX, dns.chains_cut),
+            dns_events: with(
+                crate::names::attribution::DNS_EVENTS_PENDING_MAX,
+                dns.events_dropped,
+            ),
+        }
+    }
+}
+
+impl Core<'_> {
+    /// Accounts for what a flow's reassembly buffers hold after a packet (`before`: what they
+    /// held before it). Past the budget, the flow that grew lets go of its buffers (counted).
+    fn charge_reassembly(&mut self, flow: &mut Flow<FlowState>, before: usize) {
+        let after = flow.ann.insight.held_bytes();
+        if after == before {
+            return;
+        }
+        self.reassembly_held = self.reassembly_held.saturating_sub(before) + after;
+        if after > before && self.reassembly_held > self.caps.reassembly_bytes {
+            flow.ann.insight.shed();
+            self.reassembly_held =
+                self.reassembly_held.saturating_sub(after) + flow.ann.insight.held_bytes();
+            self.limits.reassembly_bytes.drop_n(1);
+        }
+    }
+}
+
+/// The summary aggregate of a device: found, or made when fewer than `cap` devices are held.
+fn device_agg(
+    devices: &mut BTreeMap<IpAddr, DeviceAgg>,
+    ip: IpAddr,
+    cap: usize,
+) -> Option<&mut DeviceAgg> {
+    if devices.len() >= cap && !devices.contains_key(&ip) {
+        return None;
+    }
+    Some(devices.entry(ip).or_default())
 }

@@ -57,6 +57,8 @@ pub struct ReplayArgs {
     /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
     #[arg(long)]
     pub no_terminal: bool,
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }
 
 /// Where the JSON lines go.
@@ -100,6 +102,7 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     let settings = Settings {
         max_flows: args.max_flows.max(1),
         idle_timeout_ns: (args.idle_timeout * 1e9) as i64,
+        caps: args.limits.caps(),
     };
     let mut replay = Replay::open(&args.inputs)?;
     if replay.input_names().is_empty() {
