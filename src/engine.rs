@@ -1051,6 +1051,12 @@ impl Engine<'_> {
                 crate::names::attribution::DNS_EVENTS_PENDING_MAX,
                 dns.events_dropped,
             ),
+            geoip_cache: with(
+                geoip::GEOIP_CACHE_MAX_ENTRIES,
+                core.resolver
+                    .cache_clears()
+                    .saturating_mul(geoip::GEOIP_CACHE_MAX_ENTRIES as u64),
+            ),
         }
     }
 }

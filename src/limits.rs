@@ -122,6 +122,9 @@ pub struct Limits {
     pub dns_cname_chain: Limit,
     /// `dns` events pending per packet (fixed); dropped: events not written.
     pub dns_events: Limit,
+    /// GeoIP answers cached (fixed); dropped: entries forgotten when the full cache was
+    /// emptied (each costs one more database look-up, never a wrong answer).
+    pub geoip_cache: Limit,
 }
 
 #[cfg(test)]
