@@ -2,7 +2,14 @@
 //!
 //! ```sh
 //! cargo run --release --example gen_flood -- --kind dns-names --count 1000000 --out names.pcap
+//! cargo run --release --example gen_flood -- --kind dns-names --count 272144 \
+//!     --spacing-ns 9998322 --ttl 2021 --out stairs.pcap
 //! ```
+//!
+//! `--spacing-ns`: nanoseconds between the flood's frames (default 1000); `--ttl`: seconds, for
+//! the DNS floods' answers (default 300). The second example spreads answers so that one cached
+//! answer expires at each new one once the cache is full (the worst case of a sweep for expired
+//! entries; see BENCHMARKS.md).
 //!
 //! Kinds: scan, dns-names, dns-answers, cname-chains, pointer-loops, fragments, partial-hellos
 //! (`egresswatch::flood`). Deterministic: the same arguments give the same bytes.
@@ -18,7 +25,7 @@ use egresswatch::flood::Flood;
 fn usage() -> ExitCode {
     let kinds: Vec<&str> = Flood::ALL.iter().map(|f| f.name()).collect();
     eprintln!(
-        "usage: gen_flood --kind KIND --count N --out FILE\nkinds: {}",
+        "usage: gen_flood --kind KIND --count N [--spacing-ns NS] [--ttl S] --out FILE\nkinds: {}",
         kinds.join(", ")
     );
     ExitCode::from(2)
@@ -26,6 +33,8 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let (mut kind, mut count, mut path) = (None, None, None);
+    let mut spacing_ns = 1_000i64;
+    let mut ttl = egresswatch::flood::DNS_TTL;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -36,6 +45,14 @@ fn main() -> ExitCode {
                     .and_then(|v| v.replace('_', "").parse::<u64>().ok())
             }
             "--out" => path = args.next(),
+            "--spacing-ns" => match args.next().and_then(|v| v.parse::<i64>().ok()) {
+                Some(v) if v > 0 => spacing_ns = v,
+                _ => return usage(),
+            },
+            "--ttl" => match args.next().and_then(|v| v.parse::<u32>().ok()) {
+                Some(v) => ttl = v,
+                None => return usage(),
+            },
             _ => return usage(),
         }
     }
@@ -51,7 +68,7 @@ fn main() -> ExitCode {
         )?;
         let mut failed = Ok(());
         let mut frames = 0u64;
-        kind.build(count, |ts, frame| {
+        kind.build_with(count, spacing_ns, ttl, |ts, frame| {
             if failed.is_ok() {
                 failed = w.write_frame(ts, frame, frame.len() as u32);
                 frames += 1;

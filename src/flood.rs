@@ -51,6 +51,8 @@ pub enum Flood {
 pub const ANSWERS_PER_MESSAGE: usize = 300;
 /// CNAME links in each long chain of [`Flood::CnameChains`].
 pub const CNAME_DEPTH: usize = 40;
+/// TTL of the DNS floods' answers unless given, in seconds.
+pub const DNS_TTL: u32 = 300;
 /// Bytes of ClientHello each [`Flood::PartialHellos`] flow sends.
 pub const PARTIAL_HELLO_BYTES: usize = 1000;
 
@@ -84,7 +86,18 @@ impl Flood {
     }
 
     /// Builds the flood of size `n`, handing each frame (packet time, Ethernet frame) to `out`.
-    pub fn build(self, n: u64, mut out: impl FnMut(i64, &[u8])) {
+    pub fn build(self, n: u64, out: impl FnMut(i64, &[u8])) {
+        self.build_spaced(n, 1_000, out);
+    }
+
+    /// [`Flood::build`] with the flood's frames `spacing_ns` apart (spread over the DNS TTL or
+    /// the fragment timeout, entries expire one by one while new ones arrive).
+    pub fn build_spaced(self, n: u64, spacing_ns: i64, out: impl FnMut(i64, &[u8])) {
+        self.build_with(n, spacing_ns, DNS_TTL, out);
+    }
+
+    /// [`Flood::build_spaced`] with the TTL of the DNS floods' answers.
+    pub fn build_with(self, n: u64, spacing_ns: i64, ttl: u32, mut out: impl FnMut(i64, &[u8])) {
         // One non-IP frame first: the capture's start, for the hard-coded grace period.
         out(
             T0,
@@ -98,7 +111,7 @@ impl Flood {
                 (GATEWAY_MAC, DEVICE_MAC)
             };
             out(t, &craft::ethernet(src, dst, &[], packet));
-            t += 1_000;
+            t += spacing_ns;
         };
         let device = IpAddr::V4(DEVICE);
         let resolver = SocketAddr::new(IpAddr::V4(RESOLVER), 53);
@@ -120,7 +133,7 @@ impl Flood {
             Flood::DnsNames => {
                 for i in 0..n {
                     let name = format!("n{i}.flood.example");
-                    let msg = craft::dns_response(i as u16, &name, &[], &[public_v4(i)], 300);
+                    let msg = craft::dns_response(i as u16, &name, &[], &[public_v4(i)], ttl);
                     emit(false, &craft::udp(resolver, client, &msg));
                 }
             }
@@ -130,7 +143,7 @@ impl Flood {
                         .map(|k| public_v4(i * ANSWERS_PER_MESSAGE as u64 + k))
                         .collect();
                     let name = format!("many{i}.flood.example");
-                    let msg = craft::dns_response(i as u16, &name, &[], &addrs, 300);
+                    let msg = craft::dns_response(i as u16, &name, &[], &addrs, ttl);
                     emit(false, &craft::udp(resolver, client, &msg));
                 }
             }
@@ -141,7 +154,7 @@ impl Flood {
                         .collect();
                     let links: Vec<&str> = names.iter().map(String::as_str).collect();
                     let query = format!("chain{i}.flood.example");
-                    let msg = craft::dns_response(i as u16, &query, &links, &[public_v4(i)], 300);
+                    let msg = craft::dns_response(i as u16, &query, &links, &[public_v4(i)], ttl);
                     emit(false, &craft::udp(resolver, client, &msg));
                     // A loop: query → other → query.
                     let query = format!("loop{i}.flood.example");
@@ -151,7 +164,7 @@ impl Flood {
                         &query,
                         &[&other, &query],
                         &[public_v4(i)],
-                        300,
+                        ttl,
                     );
                     emit(false, &craft::udp(resolver, client, &msg));
                 }
