@@ -1090,3 +1090,17 @@ fn device_agg(
     }
     Some(devices.entry(ip).or_default())
 }
+
+#[cfg(test)]
+mod flood_size_tests {
+    use super::*;
+
+    /// What one held flow costs before its buffers (536 bytes when written; the flow table adds
+    /// its index entry, ~50 bytes): `--max-flows` times this is most of a run's memory under a
+    /// scan (docs/robustness.md, "Floods"). A guard against a field that grows every flow.
+    #[test]
+    fn a_held_flow_stays_small() {
+        let size = std::mem::size_of::<Flow<FlowState>>();
+        assert!(size <= 768, "Flow<FlowState> is {size} bytes");
+    }
+}
