@@ -240,3 +240,49 @@ fn caps_below_the_minimum_are_raised_to_it() {
     assert_eq!(s["limits"]["fragments"]["cap"], 2);
     assert_eq!(dropped(&s, "dns_cache"), generational_dropped(10, 2));
 }
+
+#[test]
+fn alerts_on_distinct_remotes_are_all_written_and_the_dedup_table_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100u64;
+    let pcap = capture(dir.path(), Flood::Scan, n);
+    // 20.0.0.0/8 is placed in GB by the embedded database: one alert per scanned remote.
+    let (code, lines, s) = replay(&pcap, &["--deny-country", "GB", "--max-dedup", "10"]);
+    assert_eq!(code, 1, "alerts raised");
+    let alerts = lines.iter().filter(|v| v["event_type"] == "alert").count() as u64;
+    assert_eq!(alerts, n, "distinct remotes are never de-duplicated");
+    assert_eq!(s["counters"]["alerts"], n);
+    // Emptied each time it held 10 entries and an 11th came: before alerts 11, 21, ... 91.
+    let cap = 10;
+    assert_eq!(dropped(&s, "dedup"), (n - 1) / cap * cap);
+}
+
+#[test]
+fn names_per_device_are_capped_and_counted() {
+    use egresswatch::craft;
+    use std::net::SocketAddr;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 50u64;
+    let mut frames = Vec::new();
+    let mac = egresswatch::decode::Mac([2, 0, 0, 0, 0, 7]);
+    let gw = egresswatch::decode::Mac([2, 0, 0, 0, 0, 1]);
+    for i in 0..n {
+        let src: SocketAddr = format!("192.168.1.7:{}", 40_000 + i).parse().unwrap();
+        let dst = SocketAddr::new(flood::public_v4(i), 443);
+        let hello = craft::tls_client_hello(&format!("host{i}.flood.example"), 0);
+        let p = craft::tcp(src, dst, craft::tcp_flags::ACK | 0x08, &hello);
+        frames.push((
+            flood::T0 + i as i64 * 1_000,
+            craft::ethernet(mac, gw, &[], &p),
+        ));
+    }
+    let path = dir.path().join("names.pcap");
+    common::write_pcap(&path, LinkType::ETHERNET, &frames);
+    let (code, lines, s) = replay(&path, &["--max-names-per-device", "10"]);
+    assert_eq!(code, 0);
+    assert_quiet(&lines);
+    let device = &s["devices"][0];
+    assert_eq!(device["names"].as_object().unwrap().len(), 10);
+    assert_eq!(device["names_dropped"], n - 10);
+    assert_eq!(dropped(&s, "names_per_device"), n - 10);
+}
