@@ -1012,6 +1012,12 @@ impl Engine<'_> {
     /// disk). The policy's overrides are installed on them; flows that already exist keep the
     /// answers they got, new flows get the new databases'. Counted in `geoip_reloads`.
     pub fn replace_resolver(&mut self, mut resolver: Resolver) {
+        // Keep the outgoing cache's drops in `limits.geoip_cache`.
+        let forgotten = self.core.resolver.cache_clears();
+        self.core
+            .limits
+            .geoip_cache
+            .drop_n(forgotten.saturating_mul(geoip::GEOIP_CACHE_MAX_ENTRIES as u64));
         resolver.set_overrides(self.core.policy.overrides().to_vec());
         self.core.resolver = resolver;
         self.core.counters.geoip_reloads += 1;
@@ -1055,7 +1061,8 @@ impl Engine<'_> {
                 geoip::GEOIP_CACHE_MAX_ENTRIES,
                 core.resolver
                     .cache_clears()
-                    .saturating_mul(geoip::GEOIP_CACHE_MAX_ENTRIES as u64),
+                    .saturating_mul(geoip::GEOIP_CACHE_MAX_ENTRIES as u64)
+                    .saturating_add(l.geoip_cache.dropped),
             ),
         }
     }

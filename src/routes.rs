@@ -197,6 +197,23 @@ mod tests {
     }
 
     #[test]
+    fn the_route_memory_stays_within_its_cap_and_counts_what_it_forgets() {
+        let mut m = RouteMemory::with_cap(5);
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        let names: Vec<Arc<str>> = (0..20)
+            .map(|i| Arc::from(format!("n{i}.example")))
+            .collect();
+        for name in &names {
+            assert_eq!(m.observe(dev, name, cc("DE")), None);
+        }
+        assert_eq!(m.untracked, 15, "pairs past the cap are counted");
+        // A remembered pair still reports its move; a forgotten one cannot.
+        assert_eq!(m.observe(dev, &names[0], cc("CN")), Some(cc("DE")));
+        assert_eq!(m.observe(dev, &names[19], cc("CN")), None);
+        assert_eq!(m.untracked, 16);
+    }
+
+    #[test]
     fn a_name_moving_country_is_reported_once() {
         let mut m = RouteMemory::default();
         let dev: IpAddr = "192.168.1.50".parse().unwrap();
