@@ -236,6 +236,8 @@ struct Core<'s> {
     /// Bytes all flows hold in reassembly buffers now.
     reassembly_held: usize,
     max_flows: usize,
+    /// Names, ASNs and hard-coded addresses listed over all devices.
+    summary_entries: usize,
 }
 
 /// One run of the pipeline.
@@ -306,6 +308,7 @@ impl<'s> Engine<'s> {
                 limits: Limits::default(),
                 reassembly_held: 0,
                 max_flows: settings.max_flows,
+                summary_entries: 0,
             },
         }
     }
@@ -820,10 +823,15 @@ impl Core<'_> {
                 (None, false) => "non-public".to_owned(),
             };
             if let Some(asn) = flow.ann.geo.asn {
-                if agg.asns.len() < self.caps.asns_per_device || agg.asns.contains_key(&asn) {
-                    agg.asns.entry(asn).or_default().add(bo, bi, po, pi);
-                } else {
+                if let Some(t) = agg.asns.get_mut(&asn) {
+                    t.add(bo, bi, po, pi);
+                } else if agg.asns.len() >= self.caps.asns_per_device {
                     self.limits.asns_per_device.drop_n(1);
+                } else if self.summary_entries >= self.caps.summary_entries {
+                    self.limits.summary_entries.drop_n(1);
+                } else {
+                    self.summary_entries += 1;
+                    agg.asns.entry(asn).or_default().add(bo, bi, po, pi);
                 }
             }
             match encrypted {
@@ -832,8 +840,14 @@ impl Core<'_> {
                 None => agg.encryption.no_payload_bytes_out += bo,
             }
             if let Some(h) = &flow.ann.insight.hostname {
-                if agg.names.len() < self.caps.names_per_device || agg.names.contains_key(&*h.name)
-                {
+                let known = agg.names.contains_key(&*h.name);
+                let listed = known
+                    || (agg.names.len() < self.caps.names_per_device
+                        && self.summary_entries < self.caps.summary_entries);
+                if listed {
+                    if !known {
+                        self.summary_entries += 1;
+                    }
                     let n = agg.names.entry(h.name.to_string()).or_default();
                     n.countries.insert(country.clone());
                     n.flows += 1;
@@ -844,18 +858,25 @@ impl Core<'_> {
                     }
                 } else {
                     agg.names_dropped += 1;
-                    self.limits.names_per_device.drop_n(1);
+                    if agg.names.len() >= self.caps.names_per_device {
+                        self.limits.names_per_device.drop_n(1);
+                    } else {
+                        self.limits.summary_entries.drop_n(1);
+                    }
                 }
             }
             if flow.ann.dns_named == Some(false)
                 && flow.packets_out > 0
                 && !agg.hardcoded_set.contains(&flow.remote.ip)
             {
-                if agg.hardcoded.len() < self.caps.hardcoded_per_device {
+                if agg.hardcoded.len() >= self.caps.hardcoded_per_device {
+                    self.limits.hardcoded_per_device.drop_n(1);
+                } else if self.summary_entries >= self.caps.summary_entries {
+                    self.limits.summary_entries.drop_n(1);
+                } else {
+                    self.summary_entries += 1;
                     agg.hardcoded.push(flow.remote.ip);
                     agg.hardcoded_set.insert(flow.remote.ip);
-                } else {
-                    self.limits.hardcoded_per_device.drop_n(1);
                 }
             }
             agg.countries
@@ -1057,6 +1078,7 @@ impl Engine<'_> {
                 crate::names::attribution::DNS_EVENTS_PENDING_MAX,
                 dns.events_dropped,
             ),
+            summary_entries: with(caps.summary_entries, l.summary_entries.dropped),
             geoip_cache: with(
                 geoip::GEOIP_CACHE_MAX_ENTRIES,
                 core.resolver

@@ -22,6 +22,9 @@ pub const NAMES_PER_DEVICE_DEFAULT: usize = crate::engine::SUMMARY_NAMES_MAX;
 pub const ASNS_PER_DEVICE_DEFAULT: usize = 4_096;
 /// Default: hard-coded addresses listed per device in the summary.
 pub const HARDCODED_PER_DEVICE_DEFAULT: usize = crate::engine::SUMMARY_HARDCODED_MAX;
+/// Default: names, ASNs and hard-coded addresses listed in the summary over all devices (the
+/// per-device caps times the device cap would allow billions).
+pub const SUMMARY_ENTRIES_DEFAULT: usize = 1 << 20;
 /// Default: (alert, device, remote) triples remembered for de-duplication.
 pub const DEDUP_DEFAULT: usize = crate::engine::DEDUP_MAX_ENTRIES;
 /// Default: (device, name) pairs whose first country is remembered (re-routing checks).
@@ -45,6 +48,7 @@ pub struct Caps {
     pub routes: usize,
     pub run_totals: usize,
     pub reassembly_bytes: usize,
+    pub summary_entries: usize,
 }
 
 impl Default for Caps {
@@ -60,6 +64,7 @@ impl Default for Caps {
             routes: ROUTES_DEFAULT,
             run_totals: RUN_TOTALS_DEFAULT,
             reassembly_bytes: REASSEMBLY_BYTES_DEFAULT,
+            summary_entries: SUMMARY_ENTRIES_DEFAULT,
         }
     }
 }
@@ -125,6 +130,10 @@ pub struct Limits {
     /// GeoIP answers cached (fixed); dropped: entries forgotten when the full cache was
     /// emptied (each costs one more database look-up, never a wrong answer).
     pub geoip_cache: Limit,
+    /// Names, ASNs and hard-coded addresses in the summary over all devices
+    /// (`--max-summary-entries`); dropped: flows whose name, ASN or address was not listed
+    /// because of it.
+    pub summary_entries: Limit,
 }
 
 #[cfg(test)]

@@ -286,3 +286,28 @@ fn names_per_device_are_capped_and_counted() {
     assert_eq!(device["names_dropped"], n - 10);
     assert_eq!(dropped(&s, "names_per_device"), n - 10);
 }
+
+#[test]
+fn summary_lists_over_all_devices_are_capped_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100u64;
+    let pcap = capture(dir.path(), Flood::Devices, n);
+    let (code, lines, s) = replay(&pcap, &["--max-summary-entries", "50"]);
+    assert_eq!(code, 0);
+    assert_quiet(&lines);
+    // Each device's one flow lists an ASN and a hard-coded address: two entries per device,
+    // so 25 devices fill the 50 and the other 75 list neither.
+    let listed: usize = s["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["asns"].as_object().unwrap().len() + d["hardcoded"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, 50);
+    assert_eq!(dropped(&s, "summary_entries"), 2 * (n - 25));
+    assert_eq!(
+        s["devices"].as_array().unwrap().len() as u64,
+        n,
+        "every device still listed"
+    );
+}

@@ -42,6 +42,9 @@ pub struct LimitArgs {
     /// reassembling.
     #[arg(long, value_name = "BYTES", default_value_t = limits::REASSEMBLY_BYTES_DEFAULT)]
     pub max_reassembly_bytes: usize,
+    /// Names, ASNs and hard-coded addresses listed in the summary over all devices together.
+    #[arg(long, value_name = "N", default_value_t = limits::SUMMARY_ENTRIES_DEFAULT)]
+    pub max_summary_entries: usize,
 }
 
 impl LimitArgs {
@@ -57,6 +60,7 @@ impl LimitArgs {
             routes: self.max_routes,
             run_totals: self.max_run_totals.max(1),
             reassembly_bytes: self.max_reassembly_bytes,
+            summary_entries: self.max_summary_entries,
         }
     }
 }
