@@ -4,6 +4,7 @@
 #   scripts/bench.sh            # full run: 1 M-packet capture, 5 runs per tool, medians
 #   scripts/bench.sh --quick    # 20 k packets, 1 run each: checks that the harness still works
 #   scripts/bench.sh --profile  # also a perf profile of replay, grouped by module (full or quick)
+#   scripts/bench.sh --floods   # peak RSS per flood capture (scripts/bench-floods.sh)
 #
 # Builds release, generates (or reuses, by seed, size and generator version) the synthetic
 # captures under bench-out/, times each tool, and prints a table of medians and ratios; the same
@@ -24,8 +25,9 @@ for arg in "$@"; do
     case $arg in
         --quick) QUICK=1 ;;
         --profile) PROFILE=1 ;;
+        --floods) exec "$ROOT/scripts/bench-floods.sh" ;;
         -h | --help)
-            sed -n '2,13p' "$0"
+            sed -n '2,14p' "$0"
             exit 0
             ;;
         *)

@@ -31,6 +31,8 @@ use crate::routes::{
 };
 use crate::sink::{Sink, SinkError};
 
+use crate::limits::{Caps, Limit, Limits};
+
 /// Remembered (rule, device, remote) triples for de-duplication, at most.
 pub const DEDUP_MAX_ENTRIES: usize = 65_536;
 /// Names listed per device in the summary, at most; more are counted.
@@ -46,6 +48,8 @@ pub const HARDCODED_GRACE_NS: i64 = 60_000_000_000;
 pub struct Settings {
     pub max_flows: usize,
     pub idle_timeout_ns: i64,
+    /// The other caps (docs/robustness.md, "Caps").
+    pub caps: Caps,
 }
 
 impl Default for Settings {
@@ -53,6 +57,7 @@ impl Default for Settings {
         Settings {
             max_flows: crate::flow::FLOWS_MAX_DEFAULT,
             idle_timeout_ns: crate::flow::IDLE_TIMEOUT_DEFAULT_NS,
+            caps: Caps::default(),
         }
     }
 }
@@ -76,10 +81,10 @@ pub struct FlowState {
     // --- proxies and redirects ---
     /// For a proxied flow: the destination the client named, judged instead of the proxy
     /// (whose facts moved to `via`; `geo` is the target's).
-    target: Option<Target>,
+    target: Option<Box<Target>>,
     proxy_done: bool,
     /// The redirect the server answered, with its target resolved.
-    redirect: Option<RedirectHop>,
+    redirect: Option<Box<RedirectHop>>,
     redirect_done: bool,
 }
 
@@ -93,6 +98,10 @@ struct RunTotals {
     name: HashMap<(IpAddr, Arc<str>), u64>,
     /// (rule, device, country or name) that already fired.
     fired: std::collections::HashSet<(RuleId, IpAddr, Arc<str>)>,
+    /// Entries each map holds at most; 0 (the `Default`): [`RUN_TOTALS_MAX_ENTRIES`].
+    cap: usize,
+    /// Additions not kept because a map was full.
+    dropped: u64,
 }
 
 /// Distinct (device, country) and (device, name) totals kept, each, at most.
@@ -106,19 +115,27 @@ impl RunTotals {
         }
         let device = flow.device.ip;
         let mut crossed = false;
+        let cap = if self.cap == 0 {
+            RUN_TOTALS_MAX_ENTRIES
+        } else {
+            self.cap
+        };
+        let dropped = &mut self.dropped;
         let mut bump = |total: &mut u64| {
             let before = *total;
             *total = total.saturating_add(bytes);
             crossed |= self_crossed(&self.thresholds, before, *total);
         };
         if let Some(c) = flow.ann.geo.country {
-            if let Some(t) = bounded_entry(&mut self.country, (device, c)) {
-                bump(t);
+            match bounded_entry(&mut self.country, (device, c), cap) {
+                Some(t) => bump(t),
+                None => *dropped += 1,
             }
         }
         if let Some(h) = &flow.ann.insight.hostname {
-            if let Some(t) = bounded_entry(&mut self.name, (device, h.name.clone())) {
-                bump(t);
+            match bounded_entry(&mut self.name, (device, h.name.clone()), cap) {
+                Some(t) => bump(t),
+                None => *dropped += 1,
             }
         }
         crossed
@@ -151,8 +168,12 @@ fn self_crossed(thresholds: &[u64], before: u64, now: u64) -> bool {
     thresholds.iter().any(|&t| before <= t && t < now)
 }
 
-fn bounded_entry<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u64>, key: K) -> Option<&mut u64> {
-    if map.len() >= RUN_TOTALS_MAX_ENTRIES && !map.contains_key(&key) {
+fn bounded_entry<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, u64>,
+    key: K,
+    cap: usize,
+) -> Option<&mut u64> {
+    if map.len() >= cap && !map.contains_key(&key) {
         return None;
     }
     Some(map.entry(key).or_insert(0))
@@ -193,6 +214,8 @@ struct DeviceAgg {
     names_dropped: u64,
     hardcoded: Vec<IpAddr>,
     alerts: BTreeMap<String, RuleCount>,
+    /// The addresses of `hardcoded`, for O(1) membership.
+    hardcoded_set: std::collections::HashSet<IpAddr>,
 }
 
 /// The result of a run.
@@ -227,6 +250,14 @@ struct Core<'s> {
     /// Redirect targets a device was sent to, per (device, target name or address), with the
     /// redirecting server and when: a flow that follows one gets the server as its `via`.
     redirects: HashMap<(IpAddr, Arc<str>), (Via, i64)>,
+    caps: Caps,
+    /// What the caps the engine enforces itself dropped (the others are read at the end).
+    limits: Limits,
+    /// Bytes all flows hold in reassembly buffers now.
+    reassembly_held: usize,
+    max_flows: usize,
+    /// Names, ASNs and hard-coded addresses listed over all devices.
+    summary_entries: usize,
 }
 
 /// Redirect targets remembered for flows to follow, at most; beyond, expired ones go first, then
@@ -262,7 +293,7 @@ impl<'s> Engine<'s> {
             device_macs: policy.device_macs(),
         };
         Engine {
-            decoder: Decoder::new(),
+            decoder: Decoder::with_fragment_cap(settings.caps.fragments),
             flows: FlowTable::new(FlowConfig {
                 max_flows: settings.max_flows,
                 idle_timeout_ns: settings.idle_timeout_ns,
@@ -281,7 +312,7 @@ impl<'s> Engine<'s> {
                         error: None,
                     })
                     .collect(),
-                dns: PassiveDns::default(),
+                dns: PassiveDns::with_cap(settings.caps.dns_cache),
                 dedup: HashMap::new(),
                 devices: BTreeMap::new(),
                 rule_counts: BTreeMap::new(),
@@ -290,15 +321,21 @@ impl<'s> Engine<'s> {
                 last_ts: None,
                 max_severity: None,
                 bytes_thresholds,
-                routes: RouteMemory::default(),
+                routes: RouteMemory::with_cap(settings.caps.routes),
                 baseline: None,
                 totals: RunTotals {
                     enabled: needs_totals,
                     thresholds: total_thresholds,
+                    cap: settings.caps.run_totals.max(1),
                     ..RunTotals::default()
                 },
                 source_kind: "file",
                 redirects: HashMap::new(),
+                caps: settings.caps,
+                limits: Limits::default(),
+                reassembly_held: 0,
+                max_flows: settings.max_flows,
+                summary_entries: 0,
             },
         }
     }
@@ -368,10 +405,12 @@ impl<'s> Engine<'s> {
             }
         }
         let device = flow.device.ip;
+        let held_before = flow.ann.insight.held_bytes();
         let learned =
             flow.ann
                 .insight
                 .observe(&packet, update.outbound, device, frame.ts_ns, &mut core.dns);
+        core.charge_reassembly(flow, held_before);
         if !core.dns.pending.is_empty() {
             core.write_dns_events()?;
         }
@@ -407,6 +446,7 @@ impl<'s> Engine<'s> {
     pub fn finish(mut self) -> Result<Report, SinkError> {
         self.flows.drain(&mut self.ended);
         flush_ended(&mut self.core, &mut self.ended)?;
+        let limits = self.limits();
         let mut core = self.core;
         let d = self.decoder.stats();
         let f = self.flows.stats();
@@ -463,6 +503,7 @@ impl<'s> Engine<'s> {
             counters: std::mem::take(&mut core.counters),
             alerts: std::mem::take(&mut core.rule_counts),
             devices,
+            limits,
         };
         for sink in &mut core.sinks {
             sink.emit(Event::Summary(&summary))?;
@@ -736,15 +777,18 @@ impl Core<'_> {
             raised.severity,
             !suppressed,
         );
-        let agg = self.devices.entry(flow.device.ip).or_default();
-        count_alert(&mut agg.alerts, &raised.id, raised.severity, !suppressed);
+        match device_agg(&mut self.devices, flow.device.ip, self.caps.devices) {
+            Some(agg) => count_alert(&mut agg.alerts, &raised.id, raised.severity, !suppressed),
+            None => self.limits.devices.drop_n(1),
+        }
         if suppressed {
             flow.ann.suppressed += 1;
             self.counters.alerts_suppressed += 1;
             return Ok(());
         }
         self.counters.alerts += 1;
-        if self.dedup.len() >= DEDUP_MAX_ENTRIES {
+        if self.dedup.len() >= self.caps.dedup.max(1) {
+            self.limits.dedup.drop_n(self.dedup.len() as u64);
             self.dedup.clear();
         }
         self.dedup.insert(key, ts_ns);
@@ -817,7 +861,18 @@ impl Core<'_> {
         let device = device_ref(flow);
         let remote = self.remote_ref(flow);
         let encrypted = flow.ann.insight.encrypted(true);
-        let agg = self.devices.entry(flow.device.ip).or_default();
+        self.reassembly_held = self
+            .reassembly_held
+            .saturating_sub(flow.ann.insight.held_bytes());
+        // A device beyond the cap is folded into a scratch aggregate that is thrown away.
+        let mut spare = DeviceAgg::default();
+        let agg = match device_agg(&mut self.devices, flow.device.ip, self.caps.devices) {
+            Some(agg) => agg,
+            None => {
+                self.limits.devices.drop_n(1);
+                &mut spare
+            }
+        };
         if agg.device.is_none() || agg.device.as_ref().is_some_and(|d| d.mac.is_none()) {
             agg.device = Some(DeviceRef {
                 port: None,
@@ -840,7 +895,16 @@ impl Core<'_> {
                 (None, false) => "non-public".to_owned(),
             };
             if let Some(asn) = flow.ann.geo.asn {
-                agg.asns.entry(asn).or_default().add(bo, bi, po, pi);
+                if let Some(t) = agg.asns.get_mut(&asn) {
+                    t.add(bo, bi, po, pi);
+                } else if agg.asns.len() >= self.caps.asns_per_device {
+                    self.limits.asns_per_device.drop_n(1);
+                } else if self.summary_entries >= self.caps.summary_entries {
+                    self.limits.summary_entries.drop_n(1);
+                } else {
+                    self.summary_entries += 1;
+                    agg.asns.entry(asn).or_default().add(bo, bi, po, pi);
+                }
             }
             match encrypted {
                 Some(true) => agg.encryption.encrypted_bytes_out += bo,
@@ -848,7 +912,14 @@ impl Core<'_> {
                 None => agg.encryption.no_payload_bytes_out += bo,
             }
             if let Some(h) = &flow.ann.insight.hostname {
-                if agg.names.len() < SUMMARY_NAMES_MAX || agg.names.contains_key(&*h.name) {
+                let known = agg.names.contains_key(&*h.name);
+                let listed = known
+                    || (agg.names.len() < self.caps.names_per_device
+                        && self.summary_entries < self.caps.summary_entries);
+                if listed {
+                    if !known {
+                        self.summary_entries += 1;
+                    }
                     let n = agg.names.entry(h.name.to_string()).or_default();
                     n.countries.insert(country.clone());
                     n.flows += 1;
@@ -859,16 +930,28 @@ impl Core<'_> {
                     }
                 } else {
                     agg.names_dropped += 1;
+                    if agg.names.len() >= self.caps.names_per_device {
+                        self.limits.names_per_device.drop_n(1);
+                    } else {
+                        self.limits.summary_entries.drop_n(1);
+                    }
                 }
             }
             // A proxied flow's hard-coded address is its target's.
             let hard_ip = judged_remote(flow).0.unwrap_or(flow.remote.ip);
             if flow.ann.dns_named == Some(false)
                 && flow.packets_out > 0
-                && agg.hardcoded.len() < SUMMARY_HARDCODED_MAX
-                && !agg.hardcoded.contains(&hard_ip)
+                && !agg.hardcoded_set.contains(&hard_ip)
             {
-                agg.hardcoded.push(hard_ip);
+                if agg.hardcoded.len() >= self.caps.hardcoded_per_device {
+                    self.limits.hardcoded_per_device.drop_n(1);
+                } else if self.summary_entries >= self.caps.summary_entries {
+                    self.limits.summary_entries.drop_n(1);
+                } else {
+                    self.summary_entries += 1;
+                    agg.hardcoded.push(hard_ip);
+                    agg.hardcoded_set.insert(hard_ip);
+                }
             }
             agg.countries
                 .entry(country)
@@ -926,7 +1009,7 @@ impl Core<'_> {
                 name: input_name(&self.inputs, flow.first_packet.0),
                 packet: flow.first_packet.1,
             },
-            redirect: flow.ann.redirect.as_ref().map(RedirectHop::to_ref),
+            redirect: flow.ann.redirect.as_deref().map(RedirectHop::to_ref),
         };
         for sink in &mut self.sinks {
             sink.emit(Event::Flow(&record))?;
@@ -966,7 +1049,7 @@ fn via_ref(flow: &Flow<FlowState>) -> Option<ViaRef> {
 /// The destination a flow is judged on and reported as `remote`: the flow's remote, or for a
 /// proxied flow the target named to the proxy (its address `None` when only a name is known).
 fn judged_remote(flow: &Flow<FlowState>) -> (Option<IpAddr>, Option<u16>) {
-    match &flow.ann.target {
+    match flow.ann.target.as_deref() {
         Some(t) => (t.addr, Some(t.port)),
         None => (
             Some(flow.remote.ip),
@@ -1010,6 +1093,8 @@ pub struct LiveStats {
     pub alerts_suppressed: u64,
     /// Times the GeoIP databases were reloaded.
     pub geoip_reloads: u64,
+    /// Every cap and what it dropped so far.
+    pub limits: Limits,
 }
 
 /// Live mode: wall-clock expiry and running counters.
@@ -1031,6 +1116,7 @@ impl Engine<'_> {
             alerts: self.core.counters.alerts,
             alerts_suppressed: self.core.counters.alerts_suppressed,
             geoip_reloads: self.core.counters.geoip_reloads,
+            limits: self.limits(),
         }
     }
 
@@ -1038,6 +1124,12 @@ impl Engine<'_> {
     /// disk). The policy's overrides are installed on them; flows that already exist keep the
     /// answers they got, new flows get the new databases'. Counted in `geoip_reloads`.
     pub fn replace_resolver(&mut self, mut resolver: Resolver) {
+        // Keep the outgoing cache's drops in `limits.geoip_cache`.
+        let forgotten = self.core.resolver.cache_clears();
+        self.core
+            .limits
+            .geoip_cache
+            .drop_n(forgotten.saturating_mul(geoip::GEOIP_CACHE_MAX_ENTRIES as u64));
         resolver.set_overrides(self.core.policy.overrides().to_vec());
         self.core.resolver = resolver;
         self.core.counters.geoip_reloads += 1;
@@ -1057,13 +1149,13 @@ impl Core<'_> {
         if !flow.ann.proxy_done {
             if let Some(t) = flow.ann.insight.proxy.clone() {
                 flow.ann.proxy_done = true;
-                self.apply_proxy(flow, t, ts_ns);
+                self.apply_proxy(flow, *t, ts_ns);
             }
         }
         if !flow.ann.redirect_done {
             if let Some(r) = flow.ann.insight.redirect.clone() {
                 flow.ann.redirect_done = true;
-                self.judge_redirect(flow, r, ts_ns, source)?;
+                self.judge_redirect(flow, *r, ts_ns, source)?;
             }
         }
         // A name learned now (an HTTP Host) may be a redirect target.
@@ -1182,11 +1274,11 @@ impl Core<'_> {
             (false, true, true, false) => Some(false),
             _ => None,
         };
-        flow.ann.target = Some(Target {
+        flow.ann.target = Some(Box::new(Target {
             addr,
             port: t.port,
             host: t.host.as_deref().map(Arc::from),
-        });
+        }));
     }
 
     /// Whether an absolute-form request went to a proxy rather than to the origin server itself
@@ -1252,7 +1344,7 @@ impl Core<'_> {
             addr,
             geo: geo.clone(),
         };
-        flow.ann.redirect = Some(hop);
+        flow.ann.redirect = Some(Box::new(hop));
         // The server that answered: the flow's judged destination.
         let server = Via {
             kind: ViaKind::Redirect,
@@ -1327,5 +1419,95 @@ impl Core<'_> {
             over: Some(Box::new((remote, server.to_ref()))),
         };
         self.raise(flow, raised, ts_ns, source, false)
+    }
+}
+
+/// Caps: what the run's bounded structures hold at most and what they dropped.
+impl Engine<'_> {
+    /// Every cap in force and what it dropped so far (the summary's `limits`).
+    pub fn limits(&self) -> Limits {
+        let core = &self.core;
+        let caps = &core.caps;
+        let d = self.decoder.stats();
+        let f = self.flows.stats();
+        let dns = &core.dns;
+        let with = |cap: usize, dropped: u64| Limit {
+            dropped,
+            ..Limit::new(cap)
+        };
+        let l = &core.limits;
+        Limits {
+            flows: with(core.max_flows, f.evicted),
+            dns_cache: with(caps.dns_cache.max(2), dns.evicted),
+            dns_names: with(caps.dns_cache.max(2), dns.names_evicted),
+            fragments: with(caps.fragments.max(2), d.fragments_evicted),
+            devices: with(caps.devices, l.devices.dropped),
+            names_per_device: with(caps.names_per_device, l.names_per_device.dropped),
+            asns_per_device: with(caps.asns_per_device, l.asns_per_device.dropped),
+            hardcoded_per_device: with(caps.hardcoded_per_device, l.hardcoded_per_device.dropped),
+            dedup: with(caps.dedup.max(1), l.dedup.dropped),
+            routes: with(caps.routes, core.routes.untracked),
+            run_totals: with(caps.run_totals.max(1), core.totals.dropped),
+            reassembly_bytes: with(caps.reassembly_bytes, l.reassembly_bytes.dropped),
+            dns_answers: with(crate::names::dns::DNS_ANSWERS_MAX, dns.answers_dropped),
+            dns_questions: with(crate::names::dns::DNS_QUESTIONS_MAX, dns.questions_dropped),
+            dns_cname_chain: with(crate::names::dns::DNS_CNAME_CHAIN_MAX, dns.chains_cut),
+            dns_events: with(
+                crate::names::attribution::DNS_EVENTS_PENDING_MAX,
+                dns.events_dropped,
+            ),
+            summary_entries: with(caps.summary_entries, l.summary_entries.dropped),
+            geoip_cache: with(
+                geoip::GEOIP_CACHE_MAX_ENTRIES,
+                core.resolver
+                    .cache_clears()
+                    .saturating_mul(geoip::GEOIP_CACHE_MAX_ENTRIES as u64)
+                    .saturating_add(l.geoip_cache.dropped),
+            ),
+        }
+    }
+}
+
+impl Core<'_> {
+    /// Accounts for what a flow's reassembly buffers hold after a packet (`before`: what they
+    /// held before it). Past the budget, the flow that grew lets go of its buffers (counted).
+    fn charge_reassembly(&mut self, flow: &mut Flow<FlowState>, before: usize) {
+        let after = flow.ann.insight.held_bytes();
+        if after == before {
+            return;
+        }
+        self.reassembly_held = self.reassembly_held.saturating_sub(before) + after;
+        if after > before && self.reassembly_held > self.caps.reassembly_bytes {
+            flow.ann.insight.shed();
+            self.reassembly_held =
+                self.reassembly_held.saturating_sub(after) + flow.ann.insight.held_bytes();
+            self.limits.reassembly_bytes.drop_n(1);
+        }
+    }
+}
+
+/// The summary aggregate of a device: found, or made when fewer than `cap` devices are held.
+fn device_agg(
+    devices: &mut BTreeMap<IpAddr, DeviceAgg>,
+    ip: IpAddr,
+    cap: usize,
+) -> Option<&mut DeviceAgg> {
+    if devices.len() >= cap && !devices.contains_key(&ip) {
+        return None;
+    }
+    Some(devices.entry(ip).or_default())
+}
+
+#[cfg(test)]
+mod flood_size_tests {
+    use super::*;
+
+    /// What one held flow costs before its buffers (536 bytes when written; the flow table adds
+    /// its index entry, ~50 bytes): `--max-flows` times this is most of a run's memory under a
+    /// scan (docs/robustness.md, "Floods"). A guard against a field that grows every flow.
+    #[test]
+    fn a_held_flow_stays_small() {
+        let size = std::mem::size_of::<Flow<FlowState>>();
+        assert!(size <= 768, "Flow<FlowState> is {size} bytes");
     }
 }

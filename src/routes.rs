@@ -139,11 +139,22 @@ impl Baseline {
 pub struct RouteMemory {
     first: HashMap<(IpAddr, Arc<str>), CountryCode>,
     reported: HashSet<(IpAddr, Arc<str>, CountryCode)>,
-    /// Pairs not tracked because the memory was full.
+    /// Pairs not tracked (and re-routings not remembered as reported) because the memory was
+    /// full.
     pub untracked: u64,
+    /// Entries of each table at most; `None`: [`ROUTES_MAX_ENTRIES`].
+    pub cap: Option<usize>,
 }
 
 impl RouteMemory {
+    /// A memory of at most `cap` pairs (and `cap` reported re-routings).
+    pub fn with_cap(cap: usize) -> RouteMemory {
+        RouteMemory {
+            cap: Some(cap),
+            ..RouteMemory::default()
+        }
+    }
+
     /// Notes that `device` reached `name` in `country`. Returns the earlier country when this is
     /// the first time the name shows up in a different one.
     pub fn observe(
@@ -152,9 +163,10 @@ impl RouteMemory {
         name: &Arc<str>,
         country: CountryCode,
     ) -> Option<CountryCode> {
+        let cap = self.cap.unwrap_or(ROUTES_MAX_ENTRIES);
         match self.first.get(&(device, name.clone())) {
             None => {
-                if self.first.len() >= ROUTES_MAX_ENTRIES {
+                if self.first.len() >= cap {
                     self.untracked += 1;
                 } else {
                     self.first.insert((device, name.clone()), country);
@@ -162,9 +174,14 @@ impl RouteMemory {
                 None
             }
             Some(&earlier) if earlier != country => {
-                let news = self.reported.len() < ROUTES_MAX_ENTRIES
-                    && self.reported.insert((device, name.clone(), country));
-                news.then_some(earlier)
+                let key = (device, name.clone(), country);
+                if self.reported.len() >= cap && !self.reported.contains(&key) {
+                    // Not remembered: counted, and not reported (it could not be reported
+                    // only once).
+                    self.untracked += 1;
+                    return None;
+                }
+                self.reported.insert(key).then_some(earlier)
             }
             Some(_) => None,
         }
@@ -177,6 +194,23 @@ mod tests {
 
     fn cc(s: &str) -> CountryCode {
         CountryCode::new(s).unwrap()
+    }
+
+    #[test]
+    fn the_route_memory_stays_within_its_cap_and_counts_what_it_forgets() {
+        let mut m = RouteMemory::with_cap(5);
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        let names: Vec<Arc<str>> = (0..20)
+            .map(|i| Arc::from(format!("n{i}.example")))
+            .collect();
+        for name in &names {
+            assert_eq!(m.observe(dev, name, cc("DE")), None);
+        }
+        assert_eq!(m.untracked, 15, "pairs past the cap are counted");
+        // A remembered pair still reports its move; a forgotten one cannot.
+        assert_eq!(m.observe(dev, &names[0], cc("CN")), Some(cc("DE")));
+        assert_eq!(m.observe(dev, &names[19], cc("CN")), None);
+        assert_eq!(m.untracked, 16);
     }
 
     #[test]

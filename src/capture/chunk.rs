@@ -154,6 +154,23 @@ impl ChunkReader {
         self.start = self.start.saturating_add(n).min(self.end);
     }
 
+    /// Reads and discards up to `limit` more bytes of the input (after damage, to find out
+    /// whether a decompressor under it reports the stream corrupt). Returns the bytes read, or
+    /// the input's error.
+    pub(crate) fn drain(&mut self, limit: u64) -> io::Result<u64> {
+        let mut scratch = [0u8; 16 * 1024];
+        let mut read = 0u64;
+        while read < limit && !self.eof {
+            match self.inner.read(&mut scratch) {
+                Ok(0) => self.eof = true,
+                Ok(k) => read += k as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(read)
+    }
+
     /// Frees the buffer once the input is done.
     pub(crate) fn release(&mut self) {
         self.base = self.offset();

@@ -17,6 +17,8 @@ use std::collections::BinaryHeap;
 use std::fs::{self, File};
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::read::MultiGzDecoder;
 
@@ -154,6 +156,8 @@ struct Input {
     /// The stream is decompressed from gzip: decoder errors mean damage, and offsets count
     /// decompressed bytes.
     gzip: bool,
+    /// Compressed bytes the gzip decoder has read so far (gzip inputs only).
+    compressed: Option<Arc<AtomicU64>>,
     /// Frames read so far, including `pending`.
     frames: u64,
     /// The frame read ahead and not handed out yet.
@@ -202,26 +206,42 @@ impl Input {
     }
 
     /// Attaches the input's name, and reads a gzip decoder's complaints as damage.
-    fn error(&self, error: ReadError) -> CaptureError {
+    fn error(&mut self, error: ReadError) -> CaptureError {
         match error {
+            // Corrupt deflate data often decompresses to garbage before the decoder notices:
+            // what looks like an impossible record may be that garbage. Read on (bounded) to
+            // see whether the decoder reports the stream corrupt, and say so if it does.
+            ReadError::Damaged { offset, what } if self.gzip => {
+                match self.reader.drain(GZIP_DRAIN_MAX_BYTES) {
+                    Err(source) if is_gzip_damage(&source) => CaptureError::Damaged {
+                        path: self.name.clone(),
+                        offset,
+                        what: format!(
+                            "the gzip stream is corrupt ({source}; noticed {}); what it \
+                             decompressed to here is not a readable record ({what})",
+                            self.compressed_position()
+                        ),
+                    },
+                    _ => CaptureError::Damaged {
+                        path: self.name.clone(),
+                        offset,
+                        what,
+                    },
+                }
+            }
             ReadError::Damaged { offset, what } => CaptureError::Damaged {
                 path: self.name.clone(),
                 offset,
                 what,
             },
-            ReadError::Io(source)
-                if self.gzip
-                    && matches!(
-                        source.kind(),
-                        io::ErrorKind::InvalidInput
-                            | io::ErrorKind::InvalidData
-                            | io::ErrorKind::UnexpectedEof
-                    ) =>
-            {
+            ReadError::Io(source) if self.gzip && is_gzip_damage(&source) => {
                 CaptureError::Damaged {
                     path: self.name.clone(),
                     offset: self.reader.offset(),
-                    what: format!("the gzip stream is damaged or cut short ({source})"),
+                    what: format!(
+                        "the gzip stream is damaged or cut short ({source}; noticed {})",
+                        self.compressed_position()
+                    ),
                 }
             }
             ReadError::Io(source) => CaptureError::Io {
@@ -238,6 +258,44 @@ struct Opened {
     reader: Box<dyn Read + Send>,
     format: Format,
     gzip: bool,
+    compressed: Option<Arc<AtomicU64>>,
+}
+
+/// Decompressed bytes read past damage in a gzip input to find out whether the stream itself is
+/// corrupt.
+pub const GZIP_DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// An I/O error that is the gzip decoder's complaint (corrupt or cut short), not the disk's.
+fn is_gzip_damage(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// Counts the bytes read through it (the compressed side of a gzip decoder).
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.count.fetch_add(k as u64, Ordering::Relaxed);
+        Ok(k)
+    }
+}
+
+impl Input {
+    /// Where the gzip decoder was in the compressed file when it complained. It reads ahead
+    /// in blocks, so this bounds the damage's position from above.
+    fn compressed_position(&self) -> String {
+        match &self.compressed {
+            Some(c) => format!("by compressed byte offset {}", c.load(Ordering::Relaxed)),
+            None => "in the compressed stream".to_owned(),
+        }
+    }
 }
 
 /// Recognises `reader`'s format. `explicit` inputs (named on the command line, or a reader) of an
@@ -249,14 +307,22 @@ fn recognise_input(
 ) -> Result<Option<Opened>, CaptureError> {
     let mut sniffed = sniff(reader);
     let gzip = sniffed.error.is_none() && recognise(sniffed.prefix()) == Magic::Gzip;
+    let mut compressed = None;
     if gzip {
-        sniffed = sniff(Box::new(MultiGzDecoder::new(sniffed.reader)));
+        let count = Arc::new(AtomicU64::new(0));
+        compressed = Some(count.clone());
+        let counted = Counted {
+            inner: sniffed.reader,
+            count,
+        };
+        sniffed = sniff(Box::new(MultiGzDecoder::new(counted)));
     }
     let broken = |error: ReadError| Opened {
         name: name.clone(),
         reader: Box::new(io::empty()),
         format: Format::Broken(Some(error)),
         gzip,
+        compressed: compressed.clone(),
     };
     if let Some(error) = sniffed.error {
         return Ok(Some(broken(ReadError::Io(error))));
@@ -302,6 +368,7 @@ fn recognise_input(
         reader: sniffed.reader,
         format,
         gzip,
+        compressed,
     }))
 }
 
@@ -425,6 +492,7 @@ impl Replay {
                 reader: ChunkReader::new(o.reader, chunk),
                 format: o.format,
                 gzip: o.gzip,
+                compressed: o.compressed,
                 frames: 0,
                 pending: None,
                 done: false,

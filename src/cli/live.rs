@@ -97,6 +97,9 @@ pub struct LiveArgs {
     /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
     #[arg(long)]
     pub no_terminal: bool,
+    // Caps (flood helper): one grouped block.
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }
 
 /// A positive, finite number of seconds.
@@ -223,6 +226,7 @@ impl Live<'_> {
             drops,
             geoip_reloads: e.geoip_reloads,
             interfaces,
+            limits: e.limits,
         };
         let mut line = serde_json::to_vec(&stats).map_err(|e| SinkError {
             name: output.name().to_owned(),
@@ -311,6 +315,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     let settings = Settings {
         max_flows: args.max_flows.max(1),
         idle_timeout_ns: i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX),
+        caps: args.limits.caps(),
     };
     // Open every interface before writing anything: a refusal leaves no empty output behind.
     let config = LiveConfig {

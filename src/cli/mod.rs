@@ -5,6 +5,7 @@
 
 pub mod geoip;
 pub mod interfaces;
+pub mod limits;
 pub mod live;
 pub mod lookup;
 pub mod policy;

@@ -57,6 +57,8 @@ pub struct ReplayArgs {
     /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
     #[arg(long)]
     pub no_terminal: bool,
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
     /// Threads: 1 reads and analyses on one thread; 2 reads the captures (file, gzip, records)
     /// ahead on a second thread while the first analyses. Default: 2 when the machine has more
     /// than one CPU and every input is a regular file or directory (standard input and pipes
@@ -139,6 +141,7 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     let settings = Settings {
         max_flows: args.max_flows.max(1),
         idle_timeout_ns: (args.idle_timeout * 1e9) as i64,
+        caps: args.limits.caps(),
     };
     let replay = Replay::open(&args.inputs)?;
     if replay.input_names().is_empty() {

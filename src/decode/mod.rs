@@ -261,6 +261,14 @@ impl Decoder {
         Decoder::default()
     }
 
+    /// A decoder remembering at most `cap` first fragments (at least 2; the default is
+    /// [`FRAGMENTS_MAX_TRACKED`]); evictions are counted in `fragments_evicted`.
+    pub fn with_fragment_cap(cap: usize) -> Decoder {
+        let mut d = Decoder::default();
+        d.fragments.cap = Some(cap.max(2));
+        d
+    }
+
     /// Decodes one frame; a frame that gives no packet is counted in [`Decoder::stats`].
     pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
         match self.try_decode(frame.link_type, frame.data, frame.ts_ns) {

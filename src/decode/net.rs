@@ -246,6 +246,10 @@ struct FragKey {
 #[derive(Default)]
 pub(super) struct FragmentTracker {
     firsts: HashMap<FragKey, (u16, u16, i64)>,
+    /// The older generation (see `resolve`).
+    old: HashMap<FragKey, (u16, u16, i64)>,
+    /// First fragments held at most, both generations; `None`: [`FRAGMENTS_MAX_TRACKED`].
+    pub(super) cap: Option<usize>,
 }
 
 impl FragmentTracker {
@@ -263,7 +267,7 @@ impl FragmentTracker {
             id,
         };
         if later {
-            match self.firsts.get(&key) {
+            match self.firsts.get(&key).or_else(|| self.old.get(&key)) {
                 Some(&(sp, dp, seen)) if ts_ns.saturating_sub(seen) <= FRAGMENT_TIMEOUT_NS => {
                     p.src_port = sp;
                     p.dst_port = dp;
@@ -272,14 +276,17 @@ impl FragmentTracker {
             }
             return;
         }
-        if self.firsts.len() >= FRAGMENTS_MAX_TRACKED {
-            let before = self.firsts.len();
-            self.firsts
-                .retain(|_, &mut (_, _, seen)| ts_ns.saturating_sub(seen) <= FRAGMENT_TIMEOUT_NS);
-            if self.firsts.len() >= FRAGMENTS_MAX_TRACKED {
-                self.firsts.clear();
-            }
-            stats.fragments_evicted += (before - self.firsts.len()) as u64;
+        // Two generations of half the cap: when the young one is full the old one is dropped
+        // (counted) and the young one becomes old. O(1) per first fragment; a sweep for
+        // timed-out entries at every insert past the cap was quadratic under a flood.
+        let young_max = (self.cap.unwrap_or(FRAGMENTS_MAX_TRACKED) / 2).max(1);
+        if let Some(held) = self.old.get_mut(&key) {
+            *held = (p.src_port, p.dst_port, ts_ns);
+            return;
+        }
+        if self.firsts.len() >= young_max && !self.firsts.contains_key(&key) {
+            stats.fragments_evicted += self.old.len() as u64;
+            self.old = std::mem::take(&mut self.firsts);
         }
         self.firsts.insert(key, (p.src_port, p.dst_port, ts_ns));
     }

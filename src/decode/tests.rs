@@ -106,6 +106,33 @@ fn ipv4_fragments_join_their_first() {
 }
 
 #[test]
+fn the_fragment_tracker_stays_within_its_cap_and_keeps_the_newest() {
+    let mut d = Decoder::with_fragment_cap(10);
+    let datagram = |i: u16| {
+        let dst: SocketAddr = format!("203.0.113.{}:9999", i / 256).parse().unwrap();
+        let ip = craft::udp(sa("192.168.1.50:4000"), dst, &[1; 3000]);
+        let mut frags = craft::fragment_ipv4(&ip, 1480);
+        // Give each datagram its own identification (bytes 4..6; checksums are not checked).
+        for f in &mut frags {
+            f[4..6].copy_from_slice(&i.to_be_bytes());
+        }
+        frags
+    };
+    for i in 0..1000u16 {
+        let frags = datagram(i);
+        d.decode(&frame(LinkType::RAW, &frags[0])).unwrap();
+    }
+    // Two generations of 5: each time the young one is full, the old one (5) is dropped.
+    assert_eq!(d.stats().fragments_evicted, 1000 - 10);
+    let newest = datagram(999);
+    let p = d.decode(&frame(LinkType::RAW, &newest[1])).unwrap();
+    assert_eq!(p.dst_port, 9999, "the newest first fragment is still known");
+    let oldest = datagram(0);
+    d.decode(&frame(LinkType::RAW, &oldest[1])).unwrap();
+    assert_eq!(d.stats().fragments_unmatched, 1, "the oldest is gone");
+}
+
+#[test]
 fn later_fragment_without_first_is_counted() {
     let ip = craft::udp(sa("192.168.1.50:4000"), sa("203.0.113.9:9999"), &[1; 3000]);
     let frags = craft::fragment_ipv4(&ip, 1480);

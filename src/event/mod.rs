@@ -416,6 +416,8 @@ pub struct Summary {
     /// Alerts by rule across all devices.
     pub alerts: BTreeMap<String, RuleCount>,
     pub devices: Vec<DeviceSummary>,
+    /// Every cap on what the input could make the run hold or write, and what it dropped.
+    pub limits: crate::limits::Limits,
 }
 
 /// A DNS response the device received (`--events dns`).
@@ -490,4 +492,6 @@ pub struct Stats {
     /// Times the GeoIP databases were reloaded since the start.
     pub geoip_reloads: u64,
     pub interfaces: Vec<InterfaceStats>,
+    /// Every cap and what it dropped since the start (as in the summary).
+    pub limits: crate::limits::Limits,
 }

@@ -124,8 +124,24 @@ impl Database {
             });
         }
         let database = Database::from_bytes(name, bytes)?;
-        database.check()?;
-        Ok(database)
+        match database.check() {
+            // Before blaming the type or the emptiness, make sure the tree is sound: a broken
+            // tree reaches records that are not the database's (or none).
+            Err(e @ (GeoipError::WrongType { .. } | GeoipError::Empty { .. })) => {
+                let info = database.info();
+                let (nodes, record_size) =
+                    (info.node_count.unwrap_or(0), info.record_size.unwrap_or(0));
+                let bytes = std::fs::read(path).unwrap_or_default();
+                match search_tree_problem(&bytes, nodes, record_size) {
+                    Some(detail) => {
+                        Err(database.corrupt(format!("its search tree is corrupt: {detail}")))
+                    }
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(database),
+        }
     }
 
     /// Opens owned bytes, checking that they look like a MaxMind DB and that the metadata
@@ -276,6 +292,72 @@ impl Database {
     }
 }
 
+/// Nodes of the search tree visited by [`search_tree_problem`], at most (a bitset of them costs
+/// node count / 8 bytes).
+pub const TREE_CHECK_MAX_NODES: u32 = 64 * 1024 * 1024;
+
+/// Reads the search tree as the format defines it (spec, "Search Tree Section"), from the root,
+/// and says what is wrong with it: a record that points into the 16-byte separator or past the
+/// data section, or nodes the root never reaches (the metadata's node count does not describe
+/// the tree). `None` when it is sound, or too large to check.
+pub fn search_tree_problem(bytes: &[u8], node_count: u32, record_size: u16) -> Option<String> {
+    let node_bytes = usize::from(record_size) / 4;
+    if !matches!(record_size, 24 | 28 | 32) || node_count == 0 || node_count > TREE_CHECK_MAX_NODES
+    {
+        return None;
+    }
+    let n = usize::try_from(node_count).ok()?;
+    let tree_len = n.checked_mul(node_bytes)?;
+    let metadata_at = bytes
+        .windows(METADATA_MARKER.len())
+        .rposition(|w| w == METADATA_MARKER)?;
+    let data_len = metadata_at.checked_sub(tree_len.checked_add(DATA_SECTION_SEPARATOR_BYTES)?)?;
+    let record = |node: usize, right: bool| -> Option<u64> {
+        let b = bytes.get(node * node_bytes..(node + 1) * node_bytes)?;
+        let v = match (record_size, right) {
+            (24, false) => u32::from_be_bytes([0, b[0], b[1], b[2]]),
+            (24, true) => u32::from_be_bytes([0, b[3], b[4], b[5]]),
+            (28, false) => u32::from_be_bytes([b[3] >> 4, b[0], b[1], b[2]]),
+            (28, true) => u32::from_be_bytes([b[3] & 0x0f, b[4], b[5], b[6]]),
+            (_, false) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            (_, true) => u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        };
+        Some(u64::from(v))
+    };
+    let nodes = n as u64;
+    let separator = DATA_SECTION_SEPARATOR_BYTES as u64;
+    let mut seen = vec![0u64; n.div_ceil(64)];
+    let mut stack = vec![0usize];
+    let mut reached = 0u64;
+    while let Some(node) = stack.pop() {
+        let (word, bit) = (node / 64, 1u64 << (node % 64));
+        if seen.get(node / 64).is_some_and(|w| w & bit != 0) {
+            continue;
+        }
+        if let Some(w) = seen.get_mut(word) {
+            *w |= bit;
+        }
+        reached += 1;
+        for right in [false, true] {
+            let v = record(node, right)?;
+            if v < nodes {
+                stack.push(v as usize);
+            } else if v > nodes && v < nodes + separator {
+                return Some(format!(
+                    "node {node} points into the 16-byte separator after the tree (record {v})"
+                ));
+            } else if v >= nodes + separator + data_len as u64 {
+                return Some(format!(
+                    "node {node} points past the data section (record {v}, the data section \
+                     holds {data_len} bytes)"
+                ));
+            }
+        }
+    }
+    (reached < nodes)
+        .then(|| format!("the metadata counts {nodes} nodes but the root reaches only {reached}"))
+}
+
 /// Checks that the 16 bytes between the search tree and the data section are zero, which catches
 /// a `node_count` or `record_size` that does not match the file.
 fn check_separator(bytes: &[u8], node_count: u32, record_size: u16) -> Result<(), &'static str> {
@@ -299,6 +381,36 @@ fn check_separator(bytes: &[u8], node_count: u32, record_size: u16) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_tree_check_finds_unreachable_nodes_and_stray_records() {
+        // Two 24-bit nodes: the root's left child is node 1, both of node 1's records and the
+        // root's right record point at data offset 0. Then the separator, 1 byte of data, the
+        // metadata marker.
+        let tree = |root_right: u32, node_count: u32| {
+            let mut b = Vec::new();
+            let rec = |v: u32| v.to_be_bytes()[1..].to_vec();
+            let data = node_count + 16;
+            b.extend(rec(1));
+            b.extend(rec(root_right));
+            b.extend(rec(data));
+            b.extend(rec(data));
+            b.extend([0u8; 16]);
+            b.push(0xe0); // an empty map
+            b.extend_from_slice(METADATA_MARKER);
+            b
+        };
+        assert_eq!(search_tree_problem(&tree(18, 2), 2, 24), None);
+        let stray = search_tree_problem(&tree(5, 2), 2, 24).unwrap();
+        assert!(stray.contains("separator"), "{stray}");
+        let past = search_tree_problem(&tree(40, 2), 2, 24).unwrap();
+        assert!(past.contains("past the data section"), "{past}");
+        // The root's left record pointing at the root itself: node 1 is never reached.
+        let mut cyclic = tree(18, 2);
+        cyclic[..3].copy_from_slice(&[0, 0, 0]);
+        let lost = search_tree_problem(&cyclic, 2, 24).unwrap();
+        assert!(lost.contains("reaches only 1"), "{lost}");
+    }
 
     #[test]
     fn separator_must_be_zero_and_inside_the_file() {

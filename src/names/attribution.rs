@@ -95,12 +95,29 @@ pub struct PassiveDns {
     pub pending: Vec<SeenResponse>,
     /// Entries dropped because the cache was full.
     pub evicted: u64,
+    /// (device, name) entries of the name → addresses side dropped because it was full.
+    pub names_evicted: u64,
     /// Responses parsed.
     pub responses: u64,
     /// Payloads on DNS flows that did not parse.
     pub malformed: u64,
+    /// Entries held at most (both generations together); `None`: [`DNS_CACHE_MAX_ENTRIES`].
+    pub cap: Option<usize>,
+    /// The older generation: entries move here when the young one fills, and are dropped
+    /// (counted in `evicted`) when it fills again. O(1) per insert, whatever the TTLs.
+    old: HashMap<(IpAddr, IpAddr), CacheEntry>,
+    /// A/AAAA/CNAME records beyond [`dns::DNS_ANSWERS_MAX`] in a message, not kept.
+    pub answers_dropped: u64,
+    /// Questions beyond [`dns::DNS_QUESTIONS_MAX`] in a message, not kept.
+    pub questions_dropped: u64,
+    /// Resolutions whose CNAME chain was cut (longer than [`dns::DNS_CNAME_CHAIN_MAX`], or a loop).
+    pub chains_cut: u64,
+    /// `dns` events not written because [`DNS_EVENTS_PENDING_MAX`] were pending.
+    pub events_dropped: u64,
     /// Name → addresses, per device: what a proxy or redirect target named by host resolves to.
+    /// Two generations like the address side (`by_name_old` the older), under the same cap.
     by_name: HashMap<(IpAddr, Arc<str>), NameEntry>,
+    by_name_old: HashMap<(IpAddr, Arc<str>), NameEntry>,
 }
 
 /// Addresses kept per (device, name), at most; the newest answers replace the oldest.
@@ -112,15 +129,27 @@ struct NameEntry {
 }
 
 impl PassiveDns {
+    /// A cache holding at most `cap` entries (at least 2).
+    pub fn with_cap(cap: usize) -> PassiveDns {
+        PassiveDns {
+            cap: Some(cap.max(2)),
+            ..PassiveDns::default()
+        }
+    }
+
     /// Records one resolution seen by `device` at `ts_ns`.
     pub fn insert(&mut self, device: IpAddr, r: &dns::Resolution<'_>, ts_ns: i64) {
-        if self.map.len() >= DNS_CACHE_MAX_ENTRIES && !self.map.contains_key(&(device, r.addr)) {
-            let before = self.map.len();
-            self.map.retain(|_, e| e.expires_ns >= ts_ns);
-            if self.map.len() >= DNS_CACHE_MAX_ENTRIES {
-                self.map.clear();
-            }
-            self.evicted += (before - self.map.len()) as u64;
+        let key = (device, r.addr);
+        // Two generations of at most half the cap each: when the young one is full, the old
+        // one is dropped and the young one becomes old. The first answers in are the first
+        // out, at O(1) per insert (a sweep for expired entries at every insert past the cap
+        // was quadratic when answers expire one by one).
+        let young_max = (self.cap.unwrap_or(DNS_CACHE_MAX_ENTRIES) / 2).max(1);
+        // A key already held is updated where it is, so neither generation outgrows its half.
+        let in_old = self.old.contains_key(&key);
+        if !in_old && self.map.len() >= young_max && !self.map.contains_key(&key) {
+            self.evicted += self.old.len() as u64;
+            self.old = std::mem::take(&mut self.map);
         }
         let ttl_ns = i64::from(r.ttl).saturating_mul(1_000_000_000);
         let query: Arc<str> = Arc::from(r.query);
@@ -129,8 +158,9 @@ impl PassiveDns {
             query,
             cname_chain: r.cname_chain.iter().map(|c| Arc::from(*c)).collect(),
         };
-        self.map.insert(
-            (device, r.addr),
+        let generation = if in_old { &mut self.old } else { &mut self.map };
+        generation.insert(
+            key,
             CacheEntry {
                 name,
                 expires_ns: ts_ns
@@ -141,8 +171,8 @@ impl PassiveDns {
     }
 
     /// Records `addr` as an answer for `name` (the name → addresses side), bounded like the
-    /// address side: at [`DNS_CACHE_MAX_ENTRIES`] expired entries go first, then all (counted in
-    /// `evicted`), and at most [`DNS_NAME_ADDRS_MAX`] addresses per name.
+    /// address side: two generations of half the cap each, the older dropped (counted in
+    /// `names_evicted`) when the younger fills, and at most [`DNS_NAME_ADDRS_MAX`] addresses per name.
     fn insert_name(
         &mut self,
         device: IpAddr,
@@ -152,18 +182,21 @@ impl PassiveDns {
         ttl_ns: i64,
     ) {
         let key = (device, name.clone());
-        if self.by_name.len() >= DNS_CACHE_MAX_ENTRIES && !self.by_name.contains_key(&key) {
-            let before = self.by_name.len();
-            self.by_name.retain(|_, e| e.expires_ns >= ts_ns);
-            if self.by_name.len() >= DNS_CACHE_MAX_ENTRIES {
-                self.by_name.clear();
-            }
-            self.evicted += (before - self.by_name.len()) as u64;
+        let young_max = (self.cap.unwrap_or(DNS_CACHE_MAX_ENTRIES) / 2).max(1);
+        let in_old = self.by_name_old.contains_key(&key);
+        if !in_old && self.by_name.len() >= young_max && !self.by_name.contains_key(&key) {
+            self.names_evicted += self.by_name_old.len() as u64;
+            self.by_name_old = std::mem::take(&mut self.by_name);
         }
         let expires_ns = ts_ns
             .saturating_add(ttl_ns)
             .saturating_add(DNS_TTL_GRACE_NS);
-        let e = self.by_name.entry(key).or_insert_with(|| NameEntry {
+        let generation = if in_old {
+            &mut self.by_name_old
+        } else {
+            &mut self.by_name
+        };
+        let e = generation.entry(key).or_insert_with(|| NameEntry {
             addrs: Vec::new(),
             expires_ns,
         });
@@ -181,8 +214,10 @@ impl PassiveDns {
     /// The addresses DNS answers gave `device` for `name` (lower-case, no final dot), newest
     /// last, if still valid at `ts_ns`.
     pub fn lookup_name(&self, device: IpAddr, name: &str, ts_ns: i64) -> &[IpAddr] {
+        let key = (device, Arc::from(name));
         self.by_name
-            .get(&(device, Arc::from(name)))
+            .get(&key)
+            .or_else(|| self.by_name_old.get(&key))
             .filter(|e| e.expires_ns >= ts_ns)
             .map_or(&[], |e| &e.addrs)
     }
@@ -191,8 +226,25 @@ impl PassiveDns {
     pub fn lookup(&self, device: IpAddr, addr: IpAddr, ts_ns: i64) -> Option<&DnsName> {
         self.map
             .get(&(device, addr))
+            .or_else(|| self.old.get(&(device, addr)))
             .filter(|e| e.expires_ns >= ts_ns)
             .map(|e| &e.name)
+    }
+
+    /// Entries held now (both generations).
+    pub fn len(&self) -> usize {
+        self.map.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts what a response's per-message bounds left out.
+    fn count_dropped(&mut self, m: &dns::DnsMessage) {
+        self.answers_dropped += u64::from(m.answers_dropped);
+        self.questions_dropped += u64::from(m.qdcount).saturating_sub(m.questions.len() as u64);
+        self.chains_cut += m.chains_cut();
     }
 
     /// Parses a DNS message sent to `device` and records its resolutions. Returns the message
@@ -208,8 +260,12 @@ impl PassiveDns {
             Ok(m) => {
                 if m.is_response {
                     self.responses += 1;
+                    self.count_dropped(&m);
                     for r in m.resolutions() {
                         self.insert(device, &r, ts_ns);
+                    }
+                    if self.record && self.pending.len() >= DNS_EVENTS_PENDING_MAX {
+                        self.events_dropped += m.questions.len() as u64;
                     }
                     if self.record && self.pending.len() < DNS_EVENTS_PENDING_MAX {
                         for q in &m.questions {
@@ -282,13 +338,16 @@ pub struct FlowInsight {
     http_head: Option<Vec<u8>>,
     /// Counted by the engine: ClientHellos that could not be assembled.
     pub tls_failures: u8,
+    /// The reassembly budget ran out on this flow: its buffers were freed and nothing more is
+    /// gathered (see [`FlowInsight::shed`]).
+    pub shed: bool,
     // --- proxies and redirects (see `names::proxy`, `names::redirect`) ---
     /// The destination the client named to a proxy, once its request was read.
-    pub proxy: Option<ProxyTarget>,
+    pub proxy: Option<Box<ProxyTarget>>,
     /// Whether the proxy granted the request (`None`: no answer seen, or none expected).
     pub proxy_granted: Option<bool>,
     /// The first redirect to another host that a plaintext HTTP server answered.
-    pub redirect: Option<Redirect>,
+    pub redirect: Option<Box<Redirect>>,
     socks: Option<Box<SocksTracker>>,
     /// The server's first response head so far, on plaintext HTTP flows.
     response_head: Option<Vec<u8>>,
@@ -429,7 +488,7 @@ impl FlowInsight {
         // unknown: while the flow is still being classified, its client segments wait in a TLS
         // assembler (bounded), which names the flow if a hello completes.
         if outbound && p.transport == Transport::Tcp && self.app_proto == Some(AppProto::Unknown) {
-            if self.classify_tries < CLASSIFY_TRIES_MAX {
+            if self.classify_tries < CLASSIFY_TRIES_MAX && !self.shed {
                 let track = self.tls.get_or_insert_with(Box::default);
                 if let Some(Ok(hello)) = track.hello.push(p.seq, p.payload) {
                     track.handshake.client_hello = true;
@@ -454,7 +513,7 @@ impl FlowInsight {
                     track.handshake.observe(outbound, p.payload);
                 }
                 let mut sni = None;
-                if outbound && !track.hello.is_finished() {
+                if outbound && !track.hello.is_finished() && !self.shed {
                     match track.hello.push(p.seq, p.payload) {
                         Some(Ok(hello)) => {
                             self.tls_version = Some(hello.version);
@@ -472,7 +531,7 @@ impl FlowInsight {
                     changed |= self.offer_name(&sni, HostnameSource::Sni);
                 }
             }
-            Some(AppProto::Quic) if outbound && p.transport == Transport::Udp => {
+            Some(AppProto::Quic) if outbound && p.transport == Transport::Udp && !self.shed => {
                 let q = self.quic.get_or_insert_with(Box::default);
                 if let Some(Ok(hello)) = q.push(p.payload) {
                     self.tls_version = Some(hello.version);
@@ -491,7 +550,7 @@ impl FlowInsight {
                 }
             }
             Some(AppProto::Http | AppProto::Cwmp | AppProto::Sstp | AppProto::Anyconnect)
-                if outbound && !self.http_seen =>
+                if outbound && !self.http_seen && !self.shed =>
             {
                 // The request head may span segments (a long URL or User-Agent before Host):
                 // gather the client's bytes, in order, up to the head limit.
@@ -522,7 +581,7 @@ impl FlowInsight {
                 Transport::Udp => {
                     dns_cache.learn(device, p.src, p.payload, ts_ns);
                 }
-                Transport::Tcp => {
+                Transport::Tcp if !self.shed => {
                     let r = self.dns_tcp.get_or_insert_with(Box::default);
                     r.push(p.payload, |msg| {
                         dns_cache.learn(device, p.src, msg, ts_ns);
@@ -598,7 +657,7 @@ impl FlowInsight {
             // CONNECT: the answer, then the tunnelled stream, follow.
             self.app_proto = Some(AppProto::HttpProxy);
         }
-        self.proxy = Some(target);
+        self.proxy = Some(Box::new(target));
         true
     }
 
@@ -626,7 +685,7 @@ impl FlowInsight {
                     if let Some(host) = &t.host {
                         self.offer_name(host, HostnameSource::Proxy);
                     }
-                    self.proxy = Some(t);
+                    self.proxy = Some(Box::new(t));
                     changed = true;
                 }
                 if done {
@@ -659,7 +718,7 @@ impl FlowInsight {
                         self.response_head = None;
                         match done {
                             Ok(Some(r)) if r.has_host() => {
-                                self.redirect = Some(r);
+                                self.redirect = Some(Box::new(r));
                                 true
                             }
                             _ => false,
@@ -678,6 +737,35 @@ impl FlowInsight {
         self.http_seen = false;
         self.http_head = None;
         self.tls = None;
+    }
+}
+
+/// The reassembly budget (`--max-reassembly-bytes`): what a flow holds and how it lets go.
+impl FlowInsight {
+    /// Bytes this flow holds in reassembly buffers: ClientHello segments, QUIC CRYPTO data,
+    /// a DNS-over-TCP message in progress, an HTTP request head.
+    pub fn held_bytes(&self) -> usize {
+        let tls = self.tls.as_ref().map_or(0, |t| t.hello.held_bytes());
+        let quic = self.quic.as_ref().map_or(0, |q| q.held_bytes());
+        let dns = self.dns_tcp.as_ref().map_or(0, |d| d.held_bytes());
+        let http = self.http_head.as_ref().map_or(0, Vec::capacity);
+        let response = self.response_head.as_ref().map_or(0, Vec::capacity);
+        tls + quic + dns + http + response
+    }
+
+    /// Frees every reassembly buffer and stops gathering: the flow keeps what it learned, and
+    /// names from later single-packet sources (a DTLS hello) only.
+    pub fn shed(&mut self) {
+        self.shed = true;
+        if let Some(t) = &mut self.tls {
+            t.hello.abandon();
+        }
+        self.quic = None;
+        self.dns_tcp = None;
+        self.http_head = None;
+        self.http_seen = true;
+        self.response_head = None;
+        self.response_seen = true;
     }
 }
 
@@ -734,6 +822,54 @@ mod tests {
                 .lookup_name(dev, "api.vendor.example", 31_000_000_000 + DNS_TTL_GRACE_NS)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_dns_cache_stays_within_its_cap_and_drops_the_oldest_first() {
+        let mut cache = PassiveDns::with_cap(100);
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        let addr = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x1400_0000 + i));
+        for i in 0..10_000u32 {
+            let r = dns::Resolution {
+                query: "flood.example",
+                addr: addr(i),
+                cname_chain: Vec::new(),
+                ttl: 300,
+            };
+            cache.insert(dev, &r, 0);
+            assert!(cache.len() <= 100);
+        }
+        assert!(cache.len() >= 50);
+        assert_eq!(cache.evicted + cache.len() as u64, 10_000);
+        assert!(cache.lookup(dev, addr(9_999), 0).is_some(), "newest kept");
+        assert!(cache.lookup(dev, addr(0), 0).is_none(), "oldest dropped");
+        // A key already held is refreshed in place: no eviction.
+        let before = cache.evicted;
+        let r = dns::Resolution {
+            query: "again.example",
+            addr: addr(9_950),
+            cname_chain: Vec::new(),
+            ttl: 300,
+        };
+        cache.insert(dev, &r, 1);
+        assert_eq!(cache.evicted, before);
+        assert_eq!(
+            &*cache.lookup(dev, addr(9_950), 1).unwrap().query,
+            "again.example"
+        );
+    }
+
+    #[test]
+    fn a_shed_flow_frees_its_buffers_and_gathers_no_more() {
+        let mut f = FlowInsight {
+            http_head: Some(Vec::with_capacity(4096)),
+            dns_tcp: Some(Box::default()),
+            ..FlowInsight::default()
+        };
+        assert!(f.held_bytes() >= 4096);
+        f.shed();
+        assert_eq!(f.held_bytes(), 0);
+        assert!(f.shed);
     }
 
     #[test]

@@ -353,7 +353,26 @@ impl DnsMessage {
         out.into_iter()
     }
 
-    fn resolve<'a>(&'a self, query: &'a str, out: &mut Vec<Resolution<'a>>) {
+    /// Questions whose CNAME chain [`DnsMessage::resolutions`] cut: longer than
+    /// [`DNS_CNAME_CHAIN_MAX`] links, or back to a name already on the chain (a loop).
+    pub fn chains_cut(&self) -> u64 {
+        if !(self.is_response && self.rcode == 0) {
+            return 0;
+        }
+        let mut scratch = Vec::new();
+        let mut seen_queries = HashSet::new();
+        let mut cut = 0;
+        for q in &self.questions {
+            if seen_queries.insert(q.name.as_str()) && self.resolve(&q.name, &mut scratch) {
+                cut += 1;
+            }
+            scratch.clear();
+        }
+        cut
+    }
+
+    /// Follows `query` through the answers; true when the chain was cut (too long, a loop).
+    fn resolve<'a>(&'a self, query: &'a str, out: &mut Vec<Resolution<'a>>) -> bool {
         let mut current = query;
         let mut chain: Vec<&'a str> = Vec::new();
         let mut ttl = u32::MAX;
@@ -381,7 +400,8 @@ impl DnsMessage {
                     ttl = ttl.min(cname_ttl);
                     current = target;
                 }
-                _ => return,
+                Some(_) => return true,
+                None => return false,
             }
         }
     }
@@ -427,6 +447,11 @@ impl DnsTcpReassembler {
     /// Bytes held for a message not yet complete.
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Bytes of memory the buffer holds (its capacity, kept between messages).
+    pub fn held_bytes(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Takes the next in-order payload and calls `each` with every message it completes. A

@@ -624,6 +624,13 @@ impl QuicInitialAssembler {
         &self.stats
     }
 
+    /// Bytes of memory held: CRYPTO data and ranges, the decryption buffer.
+    pub fn held_bytes(&self) -> usize {
+        self.crypto.data.capacity()
+            + self.crypto.filled.capacity() * std::mem::size_of::<(usize, usize)>()
+            + self.scratch.capacity()
+    }
+
     /// Takes one client → server UDP payload.
     pub fn push(&mut self, datagram: &[u8]) -> Option<Result<ClientHello, QuicError>> {
         if self.finished {

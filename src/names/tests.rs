@@ -281,6 +281,20 @@ fn dns_cname_loop_and_answer_cap() {
     let r: Vec<_> = m.resolutions().collect();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].cname_chain, vec!["b.test"]);
+    assert_eq!(m.chains_cut(), 1, "the loop is counted");
+
+    // A chain one link longer than followed is cut; one exactly as long is not.
+    for (links, cut) in [(DNS_CNAME_CHAIN_MAX, 0), (DNS_CNAME_CHAIN_MAX + 1, 1)] {
+        let mut b = DnsBuilder::response(1, links as u16 + 1);
+        b.question("c0.test", TYPE_A);
+        for k in 0..links {
+            b.cname(&format!("c{k}.test"), 1, &format!("c{}.test", k + 1));
+        }
+        b.a(&format!("c{links}.test"), 1, [10, 0, 0, 2]);
+        let m = parse_message(&b.bytes()).unwrap();
+        assert_eq!(m.chains_cut(), cut, "{links} links");
+        assert_eq!(m.resolutions().count() as u64, 1 - cut);
+    }
 
     let n = DNS_ANSWERS_MAX as u16 + 10;
     let mut b = DnsBuilder::response(1, n);

@@ -529,6 +529,17 @@ impl TlsHelloAssembler {
         out
     }
 
+    /// Bytes held for a hello not yet complete.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Gives up (the caller's memory budget ran out): frees what is held; every later push
+    /// returns `None`.
+    pub fn abandon(&mut self) {
+        let _ = self.finish(Err(TlsError::TooLarge));
+    }
+
     fn finish(
         &mut self,
         r: Result<ClientHello, TlsError>,
