@@ -22,5 +22,6 @@ pub mod flow;
 pub mod geoip;
 pub mod names;
 pub mod policy;
+pub mod resolvers;
 pub mod routes;
 pub mod sink;

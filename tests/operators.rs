@@ -27,6 +27,7 @@ fn subject(asn: Option<u32>, as_org: Option<&'static str>) -> Subject<'static> {
         country_bytes_out: 0,
         name_bytes_out: 0,
         dns_named: None,
+        resolver: None,
     }
 }
 

@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
                     country_bytes_out: 1 << 24,
                     name_bytes_out: 1 << 22,
                     dns_named: Some(false),
+                    resolver: Some(egresswatch::resolvers::ResolverKind::Dns),
                 };
                 if let Some(id) = policy.alert(&subject) {
                     std::hint::black_box(id);

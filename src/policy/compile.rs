@@ -489,6 +489,8 @@ pub fn compile(
         }
         (Some(sev), _) => Severity::from_str(sev.get_ref()).map_err(|m| src.at(sev, m))?,
     };
+    let resolvers =
+        super::resolvers::compile_section(src, raw.resolvers.as_ref(), home.is_empty())?;
     let devices = compile_devices(src, &raw.devices)?;
     let overrides = raw
         .geoip_overrides
@@ -562,6 +564,7 @@ pub fn compile(
         operators: operators.groups,
         plaintext_foreign: plaintext_foreign != Some(false),
         plaintext_foreign_severity,
+        resolvers,
     };
     policy.place_builtin();
     Ok(policy)
@@ -1371,6 +1374,7 @@ fn compile_rule(
     if let Some(n) = &r.name_bytes_out_over {
         c.name_bytes_out_over = Some(parse_bytes(n.get_ref()).map_err(|m| src.at(n, m))?);
     }
+    super::resolvers::rule_conditions(src, r, &mut c)?;
     let template = match &r.reason {
         Some(text) => reason(src, text)?,
         None => Template::generated(&c),

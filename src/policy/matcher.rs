@@ -56,6 +56,10 @@ pub struct Conditions {
     pub name_bytes_out_over: Option<u64>,
     /// `Some(true)`: no DNS answer named the remote; `Some(false)`: one did.
     pub hardcoded: Option<bool>,
+    /// `Some(true)`: the flow carries the device's DNS queries; `Some(false)`: it does not.
+    pub resolver: Option<bool>,
+    /// The flow is a resolver flow of one of these kinds (sorted).
+    pub resolver_kinds: Vec<crate::resolvers::ResolverKind>,
 }
 
 /// A `domains` entry: an exact name, or with `wildcard` the proper subdomains of `name`
@@ -230,6 +234,7 @@ impl Conditions {
             && on_known(self.hardcoded.as_ref(), s.dns_named, |want, named| {
                 *want != named
             })
+            && super::resolvers::matches(self, s)
     }
 }
 

@@ -45,6 +45,7 @@ fn flow() -> Subject<'static> {
         country_bytes_out: 0,
         name_bytes_out: 0,
         dns_named: None,
+        resolver: None,
     }
 }
 
@@ -78,7 +79,7 @@ fn unknown_keys_list_the_allowed_ones() {
         "p.toml:2:1: unknown key `foo`; the keys allowed here are `version`, `name`, `home`, \
          `local_networks`, `dedup_window`, `plaintext_foreign`, `plaintext_foreign_severity`, \
          `groups`, `devices`, `geoip_overrides`, `operators`, `include_operators`, \
-         `deny_operators`, `rules`"
+         `deny_operators`, `rules`, `resolvers`"
     );
     assert_eq!(
         err("[[devices]]\nname = \"a\"\nip = \"10.0.0.1\"\nvlan = 3\n"),
@@ -752,6 +753,7 @@ fn cli(deny: &[&str], allow: &[&str], home: &[&str]) -> CliRules {
         deny_countries: v(deny),
         allow_countries: v(allow),
         home: v(home),
+        resolvers: Vec::new(),
     }
 }
 
@@ -1555,7 +1557,7 @@ mod fuzz {
 
         #[test]
         fn cli_items_never_panic(items in prop::collection::vec(any::<String>(), 0..4)) {
-            let c = CliRules { deny_countries: items.clone(), allow_countries: items.clone(), home: items };
+            let c = CliRules { deny_countries: items.clone(), allow_countries: items.clone(), home: items.clone(), resolvers: items };
             let _ = Policy::empty().with_cli(&c);
         }
     }
