@@ -17,7 +17,7 @@
 //! looked at here are the first bytes of the device's own payloads, to tell a DNS query from a
 //! response and to spot a DoH request in plaintext HTTP. A flow's kind, once found, stays.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::decode::Transport;
 use crate::names::AppProto;
@@ -78,32 +78,32 @@ pub const DOH_NAMES: &[&str] = &[
 /// configured with an address rather than a name (`https://1.1.1.1/dns-query`): their TLS
 /// ClientHello carries no SNI. Google Public DNS, Cloudflare (with its malware and family
 /// variants), Quad9, OpenDNS, AdGuard, AliDNS and DNSPod, from their documentation.
-pub const DOH_ADDRESSES: &[&str] = &[
-    "1.0.0.1",
-    "1.0.0.2",
-    "1.0.0.3",
-    "1.1.1.1",
-    "1.1.1.2",
-    "1.1.1.3",
-    "1.12.12.12",
-    "8.8.4.4",
-    "8.8.8.8",
-    "9.9.9.9",
-    "9.9.9.11",
-    "94.140.14.14",
-    "94.140.15.15",
-    "120.53.53.53",
-    "149.112.112.112",
-    "208.67.220.220",
-    "208.67.222.222",
-    "223.5.5.5",
-    "223.6.6.6",
-    "2001:4860:4860::8844",
-    "2001:4860:4860::8888",
-    "2606:4700:4700::1001",
-    "2606:4700:4700::1111",
-    "2620:fe::9",
-    "2620:fe::fe",
+pub const DOH_ADDRESSES: &[IpAddr] = &[
+    IpAddr::V4(Ipv4Addr::new(1, 0, 0, 1)),
+    IpAddr::V4(Ipv4Addr::new(1, 0, 0, 2)),
+    IpAddr::V4(Ipv4Addr::new(1, 0, 0, 3)),
+    IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
+    IpAddr::V4(Ipv4Addr::new(1, 1, 1, 2)),
+    IpAddr::V4(Ipv4Addr::new(1, 1, 1, 3)),
+    IpAddr::V4(Ipv4Addr::new(1, 12, 12, 12)),
+    IpAddr::V4(Ipv4Addr::new(8, 8, 4, 4)),
+    IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+    IpAddr::V4(Ipv4Addr::new(9, 9, 9, 9)),
+    IpAddr::V4(Ipv4Addr::new(9, 9, 9, 11)),
+    IpAddr::V4(Ipv4Addr::new(94, 140, 14, 14)),
+    IpAddr::V4(Ipv4Addr::new(94, 140, 15, 15)),
+    IpAddr::V4(Ipv4Addr::new(120, 53, 53, 53)),
+    IpAddr::V4(Ipv4Addr::new(149, 112, 112, 112)),
+    IpAddr::V4(Ipv4Addr::new(208, 67, 220, 220)),
+    IpAddr::V4(Ipv4Addr::new(208, 67, 222, 222)),
+    IpAddr::V4(Ipv4Addr::new(223, 5, 5, 5)),
+    IpAddr::V4(Ipv4Addr::new(223, 6, 6, 6)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8844)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888)),
+    IpAddr::V6(Ipv6Addr::new(0x2606, 0x4700, 0x4700, 0, 0, 0, 0, 0x1001)),
+    IpAddr::V6(Ipv6Addr::new(0x2606, 0x4700, 0x4700, 0, 0, 0, 0, 0x1111)),
+    IpAddr::V6(Ipv6Addr::new(0x2620, 0xfe, 0, 0, 0, 0, 0, 0x9)),
+    IpAddr::V6(Ipv6Addr::new(0x2620, 0xfe, 0, 0, 0, 0, 0, 0xfe)),
 ];
 
 /// The HTTPS port, where DoH to a [`DOH_ADDRESSES`] address is expected.
@@ -111,9 +111,7 @@ const HTTPS_PORT: u16 = 443;
 
 /// Whether `ip` is one of [`DOH_ADDRESSES`].
 pub fn is_doh_address(ip: IpAddr) -> bool {
-    DOH_ADDRESSES
-        .iter()
-        .any(|a| a.parse::<IpAddr>().is_ok_and(|a| a == ip))
+    DOH_ADDRESSES.contains(&ip)
 }
 
 /// How a device reaches a resolver.
@@ -236,8 +234,9 @@ pub fn is_doh_request(head: &[u8]) -> bool {
     if path.eq_ignore_ascii_case(b"/dns-query") {
         return true;
     }
-    let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
-    find(&lower, b"application/dns-message").is_some()
+    const MEDIA_TYPE: &[u8] = b"application/dns-message";
+    head.windows(MEDIA_TYPE.len())
+        .any(|w| w.eq_ignore_ascii_case(MEDIA_TYPE))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -256,6 +255,18 @@ pub struct ResolverTrack {
     doh_request: bool,
     /// Client payloads looked at for a DoH request.
     http_scans: u8,
+    /// The facts the last detection looked at: detection runs again only when they change.
+    seen: Option<Facts>,
+}
+
+/// What detection depends on, cheap to compare per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Facts {
+    app_proto: Option<AppProto>,
+    alpn: bool,
+    hostname: Option<crate::names::attribution::HostnameSource>,
+    queried: bool,
+    doh_request: bool,
 }
 
 /// Client payloads of a plaintext HTTP flow searched for a DoH request, at most.
@@ -297,6 +308,17 @@ impl ResolverTrack {
         if self.kind.is_some() {
             return false;
         }
+        let facts = Facts {
+            app_proto: insight.app_proto,
+            alpn: insight.alpn.is_some(),
+            hostname: insight.hostname.as_ref().map(|h| h.source),
+            queried: self.queries > 0,
+            doh_request: self.doh_request,
+        };
+        if self.seen == Some(facts) {
+            return false;
+        }
+        self.seen = Some(facts);
         self.kind = self.detect(insight, transport, remote, doh_name);
         self.kind.is_some()
     }
@@ -517,7 +539,6 @@ mod tests {
         let six: IpAddr = "2001:4860:4860::8888".parse().unwrap();
         assert!(is_doh_address(one) && is_doh_address(six));
         assert!(!is_doh_address(SOMEWHERE));
-        assert!(DOH_ADDRESSES.iter().all(|a| a.parse::<IpAddr>().is_ok()));
         let tls = insight(AppProto::Tls, Some("h2"), None);
         let t = Transport::Tcp;
         assert_eq!(kind_at(&tls, t, (one, 443), b"x"), Some(ResolverKind::Doh));
@@ -530,6 +551,27 @@ mod tests {
         assert_eq!(kind_at(&tls, t, (SOMEWHERE, 443), b"x"), None);
         let named = insight(AppProto::Tls, Some("h2"), Some("www.example.com"));
         assert_eq!(kind_at(&named, t, (one, 443), b"x"), None, "another name");
+    }
+
+    #[test]
+    fn detection_runs_again_when_a_fact_arrives() {
+        let mut i = insight(AppProto::Tls, Some("h2"), None);
+        let mut track = ResolverTrack::default();
+        let remote = (SOMEWHERE, 443);
+        let t = Transport::Tcp;
+        assert!(!track.observe(&i, t, remote, true, b"x", is_builtin_doh_name));
+        assert!(!track.observe(&i, t, remote, false, b"y", is_builtin_doh_name));
+        // The SNI completes in a later segment.
+        i.hostname = Some(Hostname {
+            name: Arc::from("dns.google"),
+            source: HostnameSource::Sni,
+        });
+        assert!(track.observe(&i, t, remote, true, b"z", is_builtin_doh_name));
+        assert_eq!(track.kind, Some(ResolverKind::Doh));
+        assert!(
+            !track.observe(&i, t, remote, true, b"z", is_builtin_doh_name),
+            "found once"
+        );
     }
 
     #[test]
