@@ -57,7 +57,18 @@ fn dns_exchange(
 /// A TCP connection from the camera to `remote` carrying `first` as its first client payload,
 /// then one response and the FIN exchange.
 fn tcp_exchange(frames: &mut Vec<(i64, Vec<u8>)>, t: i64, port: u16, remote: &str, first: &[u8]) {
-    let d = sa(&format!("{CAMERA}:{port}"));
+    tcp_exchange_from(frames, t, &format!("{CAMERA}:{port}"), remote, first);
+}
+
+/// [`tcp_exchange`] from any device address (`ip:port` or `[ip6]:port`).
+fn tcp_exchange_from(
+    frames: &mut Vec<(i64, Vec<u8>)>,
+    t: i64,
+    device: &str,
+    remote: &str,
+    first: &[u8],
+) {
+    let d = sa(device);
     let r = sa(remote);
     let seg = |src, dst, seq, ack, flags, payload: &[u8]| {
         craft::tcp_segment(src, dst, seq, ack, flags, &[], payload)
@@ -448,6 +459,60 @@ fn encrypted_resolvers_dot_doh_doq() {
             own("198.18.3.54", "doq", ""),
         ]
     );
+}
+
+#[test]
+fn dns_over_tcp_and_ipv6_resolvers() {
+    let mut frames = Vec::new();
+    // A query over TCP: a 2-byte length, then the message (RFC 1035 §4.2.2).
+    let q = query(7, "cloud.vendor.example");
+    let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+    msg.extend_from_slice(&q);
+    tcp_exchange_from(
+        &mut frames,
+        T0,
+        "[fd00::50]:42001",
+        "[2001:db8::53]:53",
+        &msg,
+    );
+    // And over UDP to the lab resolver, which is allowed.
+    let d = sa("[fd00::50]:42002");
+    let lab6 = sa("[2001:db8::5353]:53");
+    frames.push((
+        T0 + SECOND,
+        eth(true, craft::udp(d, lab6, &query(8, "x.example"))),
+    ));
+    let events = replay_json(
+        &frames,
+        "resolvers-lab.toml",
+        &["--resolver", "2001:db8::5353"],
+    );
+    assert_eq!(
+        alerts(&events),
+        vec![("resolver-not-allowed".to_owned(), "2001:db8::53".to_owned())]
+    );
+    assert_eq!(
+        flow_kinds(&events),
+        vec![
+            // Sorted as strings.
+            ("2001:db8::5353:53".to_owned(), Some("dns".to_owned()), 1),
+            ("2001:db8::53:53".to_owned(), Some("dns".to_owned()), 1),
+        ]
+    );
+    let summary = of_type(&events, "summary");
+    let dev = summary[0]["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device"]["ip"] == "fd00::50")
+        .unwrap();
+    let listed: Vec<&str> = dev["resolvers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec!["2001:db8::53", "2001:db8::5353"]);
 }
 
 #[test]
