@@ -234,9 +234,18 @@ pub fn is_doh_request(head: &[u8]) -> bool {
     if path.eq_ignore_ascii_case(b"/dns-query") {
         return true;
     }
+    // Headers only: the body of a POST may be anything.
+    let headers = find(head, b"\r\n\r\n").map_or(head, |end| head.get(..end).unwrap_or(head));
     const MEDIA_TYPE: &[u8] = b"application/dns-message";
-    head.windows(MEDIA_TYPE.len())
-        .any(|w| w.eq_ignore_ascii_case(MEDIA_TYPE))
+    headers
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.eq_ignore_ascii_case(&b'a'))
+        .any(|(at, _)| {
+            headers
+                .get(at..at + MEDIA_TYPE.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(MEDIA_TYPE))
+        })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -305,7 +314,8 @@ impl ResolverTrack {
                 _ => {}
             }
         }
-        if self.kind.is_some() {
+        // Only a payload changes what the flow's insight knows.
+        if self.kind.is_some() || payload.is_empty() {
             return false;
         }
         let facts = Facts {
@@ -589,6 +599,10 @@ mod tests {
             b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
         ));
         assert!(!is_doh_request(b"GET /dns-query-log HTTP/1.1\r\n\r\n"));
+        assert!(
+            !is_doh_request(b"POST /upload HTTP/1.1\r\n\r\napplication/dns-message"),
+            "in the body, not a header"
+        );
         assert!(!is_doh_request(b""));
         assert!(!is_doh_request(b"GET"));
         let http = insight(AppProto::Http, None, Some("lab.example"));
