@@ -199,7 +199,23 @@ pub fn is_dns_query(msg: &[u8]) -> bool {
 /// `/dns-query`, or a header names the media type `application/dns-message`. Only the first
 /// [`DOH_HEAD_SCAN_MAX`] bytes are looked at.
 pub fn is_doh_request(head: &[u8]) -> bool {
+    scan_head(head).0
+}
+
+/// [`is_doh_request`], and whether the head's end (an empty line) is in `head`.
+fn scan_head(head: &[u8]) -> (bool, bool) {
     let head = head.get(..DOH_HEAD_SCAN_MAX).unwrap_or(head);
+    let head_end = find(head, b"\r\n\r\n");
+    // Headers only: the body of a POST may be anything.
+    let headers = head_end.map_or(head, |end| head.get(..end).unwrap_or(head));
+    (
+        request_path(headers).eq_ignore_ascii_case(b"/dns-query") || has_dns_media_type(headers),
+        head_end.is_some(),
+    )
+}
+
+/// The path of a request line's target (without query or fragment); empty when there is none.
+fn request_path(head: &[u8]) -> &[u8] {
     let line_end = head
         .iter()
         .position(|&b| b == b'\r' || b == b'\n')
@@ -207,7 +223,7 @@ pub fn is_doh_request(head: &[u8]) -> bool {
     let line = head.get(..line_end).unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (Some(_method), Some(target)) = (parts.next(), parts.next()) else {
-        return false;
+        return b"";
     };
     // Origin form (`/dns-query?dns=...`) or absolute form (`https://host/dns-query`).
     let path_start = if target.starts_with(b"/") {
@@ -221,7 +237,7 @@ pub fn is_doh_request(head: &[u8]) -> bool {
                 .map(|p| after + p)
         })
     };
-    let path = path_start
+    path_start
         .and_then(|s| target.get(s..))
         .map(|p| {
             let end = p
@@ -230,12 +246,11 @@ pub fn is_doh_request(head: &[u8]) -> bool {
                 .unwrap_or(p.len());
             p.get(..end).unwrap_or_default()
         })
-        .unwrap_or_default();
-    if path.eq_ignore_ascii_case(b"/dns-query") {
-        return true;
-    }
-    // Headers only: the body of a POST may be anything.
-    let headers = find(head, b"\r\n\r\n").map_or(head, |end| head.get(..end).unwrap_or(head));
+        .unwrap_or_default()
+}
+
+/// Whether `application/dns-message` appears (ASCII case ignored).
+fn has_dns_media_type(headers: &[u8]) -> bool {
     const MEDIA_TYPE: &[u8] = b"application/dns-message";
     headers
         .iter()
@@ -309,7 +324,12 @@ impl ResolverTrack {
                     if !self.doh_request && self.http_scans < HTTP_SCANS_MAX =>
                 {
                     self.http_scans += 1;
-                    self.doh_request = is_doh_request(payload);
+                    let (doh, head_ended) = scan_head(payload);
+                    self.doh_request = doh;
+                    // The head ended in this payload: what follows is the body.
+                    if head_ended {
+                        self.http_scans = HTTP_SCANS_MAX;
+                    }
                 }
                 _ => {}
             }
