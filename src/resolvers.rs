@@ -163,26 +163,25 @@ impl std::fmt::Display for ResolverKind {
 /// Whether `host` is one of [`DOH_NAMES`] or a subdomain of one.
 pub fn is_builtin_doh_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
+    // Names from the wire are already lower-case (`names::clean_name`): copy only otherwise.
+    let lower;
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = host.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        host
+    };
     // The name itself, then each suffix after a dot.
     let mut rest = host;
     loop {
-        if DOH_NAMES
-            .binary_search_by(|n| cmp_ignore_case(n, rest))
-            .is_ok()
-        {
+        if DOH_NAMES.binary_search(&rest).is_ok() {
             return true;
         }
-        match rest.split_once('.') {
-            Some((_, tail)) if !tail.is_empty() => rest = tail,
+        match rest.as_bytes().iter().position(|&b| b == b'.') {
+            Some(dot) if dot + 1 < rest.len() => rest = rest.get(dot + 1..).unwrap_or_default(),
             _ => return false,
         }
     }
-}
-
-fn cmp_ignore_case(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 /// Whether a UDP payload (or a TCP payload after its 2-byte length) starts a DNS query: a
@@ -365,7 +364,7 @@ impl ResolverTrack {
         // HTTPS to a well-known DoH address without a name of its own (no SNI).
         let unnamed_doh_address =
             remote_port == HTTPS_PORT && insight.hostname.is_none() && is_doh_address(remote_ip);
-        let named_doh = insight.hostname.as_ref().is_some_and(|h| doh_name(&h.name));
+        let named_doh = || insight.hostname.as_ref().is_some_and(|h| doh_name(&h.name));
         match (insight.app_proto?, transport) {
             (AppProto::Quic, _) if alpn == Some("doq") || remote_port == DOT_PORT => {
                 Some(ResolverKind::Doq)
@@ -376,10 +375,10 @@ impl ResolverTrack {
             (AppProto::Tls, _) if alpn == Some("dot") || remote_port == DOT_PORT => {
                 Some(ResolverKind::Dot)
             }
-            (AppProto::Tls | AppProto::Quic, _) if named_doh || unnamed_doh_address => {
+            (AppProto::Tls | AppProto::Quic, _) if unnamed_doh_address || named_doh() => {
                 Some(ResolverKind::Doh)
             }
-            (AppProto::Http, _) if named_doh || self.doh_request => Some(ResolverKind::Doh),
+            (AppProto::Http, _) if self.doh_request || named_doh() => Some(ResolverKind::Doh),
             (AppProto::Dns, Transport::Udp | Transport::Tcp)
                 if self.queries > 0 && !LOCAL_RESOLUTION_PORTS.contains(&remote_port) =>
             {
