@@ -610,3 +610,25 @@ fn real_dns_over_tls() {
 fn real_dns_over_https() {
     real("resolvers_ndpi_doh", "ndpi_doh.pcapng");
 }
+
+#[test]
+fn the_summary_list_is_capped_per_device_and_the_rest_counted() {
+    // One query to each of 256 + 3 resolvers (the cap is SUMMARY_RESOLVERS_MAX).
+    let cap = egresswatch::resolvers::SUMMARY_RESOLVERS_MAX;
+    let mut frames = Vec::new();
+    for i in 0..cap + 3 {
+        let resolver = format!("198.19.{}.{}", i / 250, i % 250 + 1);
+        dns_exchange(
+            &mut frames,
+            T0 + i as i64 * MS,
+            &resolver,
+            30000 + i as u16,
+            "x.example",
+            false,
+        );
+    }
+    let events = replay_json(&frames, "resolvers-foreign.toml", &["--events", "summary"]);
+    let cam = camera(&events);
+    assert_eq!(cam["resolvers"].as_array().unwrap().len(), cap);
+    assert_eq!(cam["resolvers_dropped"], 3);
+}
