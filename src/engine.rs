@@ -18,14 +18,15 @@ use crate::capture::Frame;
 use crate::decode::{Decoder, Transport};
 use crate::event::{
     Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowRecord, InputSummary,
-    NameSummary, RemoteRef, Rfc3339, RuleCount, RuleRef, RunCounters, SCHEMA_VERSION, SourceRef,
-    Summary, Traffic, ViaRef, flow_id_hex, tcp_flag_letters,
+    NameSummary, RemoteRef, ResolverRef, ResolverSummary, Rfc3339, RuleCount, RuleRef, RunCounters,
+    SCHEMA_VERSION, SourceRef, Summary, Traffic, ViaRef, flow_id_hex, tcp_flag_letters,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, CountryCode, GeoInfo, Resolver};
 use crate::names::attribution::{FlowInsight, PassiveDns};
 use crate::policy::{Action, Policy, RuleId, Severity, Subject, TotalScope};
 use crate::reroute::{RedirectHop, Target, Via, ViaKind};
+use crate::resolvers::{ResolverKind, ResolverTrack, SUMMARY_RESOLVERS_MAX};
 use crate::routes::{
     BASELINE_NAME_MOVED, BASELINE_NEW_COUNTRY, Baseline, NAME_REROUTED, RouteMemory,
 };
@@ -86,6 +87,8 @@ pub struct FlowState {
     /// The redirect the server answered, with its target resolved.
     redirect: Option<Box<RedirectHop>>,
     redirect_done: bool,
+    /// Whether the flow carries the device's DNS queries, and of which kind.
+    resolver: ResolverTrack,
 }
 
 /// Bytes each device sent over the whole run per country and per name, kept only when a rule
@@ -216,6 +219,8 @@ struct DeviceAgg {
     alerts: BTreeMap<String, RuleCount>,
     /// The addresses of `hardcoded`, for O(1) membership.
     hardcoded_set: std::collections::HashSet<IpAddr>,
+    resolvers: BTreeMap<(IpAddr, ResolverKind), ResolverSummary>,
+    resolvers_dropped: u64,
 }
 
 /// The result of a run.
@@ -417,6 +422,7 @@ impl<'s> Engine<'s> {
         if learned.changed {
             core.reroute(flow, frame.ts_ns, source)?;
         }
+        let resolver_found = core.observe_resolver(flow, &packet, update.outbound);
         let first_out = update.outbound && !flow.ann.evaluated;
         if first_out {
             flow.ann.evaluated = true;
@@ -435,9 +441,15 @@ impl<'s> Engine<'s> {
             || (update.outbound
                 && flow.ann.judged
                 && core.totals.add(flow, u64::from(packet.ip_len)));
-        if flow.ann.evaluated && flow.ann.judged && (first_out || learned.changed || crossed) {
+        if flow.ann.evaluated
+            && flow.ann.judged
+            && (first_out || learned.changed || crossed || resolver_found)
+        {
             core.check_routes(flow, frame.ts_ns, source)?;
             core.judge(flow, frame.ts_ns, source, false)?;
+        }
+        if flow.ann.evaluated && (first_out || learned.changed || resolver_found) {
+            core.check_resolver(flow, frame.ts_ns, source, false)?;
         }
         flush_ended(core, &mut self.ended)
     }
@@ -483,6 +495,8 @@ impl<'s> Engine<'s> {
                     names_dropped: agg.names_dropped,
                     hardcoded: agg.hardcoded,
                     alerts: agg.alerts,
+                    resolvers: agg.resolvers.into_values().collect(),
+                    resolvers_dropped: agg.resolvers_dropped,
                 })
             })
             .collect();
@@ -696,6 +710,7 @@ impl Core<'_> {
             via_kind: via.map(|v| v.kind.as_str()),
             via_ip: via.map(|v| v.ip),
             via_country: via.and_then(|v| v.geo.country),
+            resolver: flow.ann.resolver.kind,
         };
         let Some(rule_id) = self.policy.evaluate(&subject) else {
             return Ok(());
@@ -821,6 +836,7 @@ impl Core<'_> {
                 name: input_name(&self.inputs, source.0),
                 packet: source.1,
             },
+            resolver: resolver_ref(flow),
         };
         for sink in &mut self.sinks {
             sink.emit(Event::Alert(&alert))?;
@@ -858,6 +874,8 @@ impl Core<'_> {
                 self.judge(flow, flow.last_seen_ns, flow.first_packet, true)?;
             }
         }
+        self.check_resolver(flow, flow.last_seen_ns, flow.first_packet, true)?;
+        self.fold_resolver(flow);
         let device = device_ref(flow);
         let remote = self.remote_ref(flow);
         let encrypted = flow.ann.insight.encrypted(true);
@@ -1010,6 +1028,7 @@ impl Core<'_> {
                 packet: flow.first_packet.1,
             },
             redirect: flow.ann.redirect.as_deref().map(RedirectHop::to_ref),
+            resolver: resolver_ref(flow),
         };
         for sink in &mut self.sinks {
             sink.emit(Event::Flow(&record))?;
@@ -1074,6 +1093,140 @@ fn device_ref(flow: &Flow<FlowState>) -> DeviceRef {
         mac: flow.device_mac,
         name: flow.ann.device_name.clone(),
     }
+}
+
+/// Resolvers: which flows carry a device's DNS queries (see `crate::resolvers`), the built-in
+/// `[resolvers]` alerts, and the per-device list in the summary.
+impl Core<'_> {
+    /// Feeds one packet to the flow's resolver detection; true when it found the kind.
+    fn observe_resolver(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        packet: &crate::decode::Packet<'_>,
+        outbound: bool,
+    ) -> bool {
+        let port = if flow.transport.has_ports() {
+            flow.remote.port
+        } else {
+            0
+        };
+        let policy = &self.policy;
+        let ann = &mut flow.ann;
+        ann.resolver.observe(
+            &ann.insight,
+            packet.transport,
+            (flow.remote.ip, port),
+            outbound,
+            packet.payload,
+            |h| policy.resolvers().is_doh_name(h),
+        )
+    }
+
+    /// Raises `resolver-not-allowed` or `resolver-foreign` on a resolver flow the device sent
+    /// to, once per flow (and de-duplicated per device and resolver like every alert). While
+    /// the allow list has names and an encrypted resolver flow has none yet, the check waits
+    /// for the name (at the latest, the flow's end).
+    fn check_resolver(
+        &mut self,
+        flow: &mut Flow<FlowState>,
+        ts_ns: i64,
+        source: (u16, u64),
+        ended: bool,
+    ) -> Result<(), SinkError> {
+        let Some(kind) = flow.ann.resolver.kind else {
+            return Ok(());
+        };
+        if !flow.ann.evaluated || flow.packets_out == 0 {
+            return Ok(());
+        }
+        let host = flow.ann.insight.hostname.as_ref().map(|h| h.name.clone());
+        if !ended
+            && host.is_none()
+            && kind != ResolverKind::Dns
+            && self.policy.resolvers().allows_by_name()
+        {
+            return Ok(());
+        }
+        let country = flow.ann.geo.country;
+        let Some(verdict) = self
+            .policy
+            .resolver_verdict(flow.remote.ip, host.as_deref(), country)
+        else {
+            return Ok(());
+        };
+        let who = flow
+            .ann
+            .device_name
+            .clone()
+            .unwrap_or_else(|| flow.device.ip.to_string());
+        let remote = flow.remote.ip;
+        let resolver = match &host {
+            Some(h) => format!("{h} ({remote})"),
+            None => remote.to_string(),
+        };
+        let reason = if verdict.id == crate::policy::RESOLVER_NOT_ALLOWED {
+            format!(
+                "{who} sent DNS queries ({kind}) to resolver {resolver}, which the allowed resolvers do not include"
+            )
+        } else {
+            let c = country.map(|c| c.to_string()).unwrap_or_default();
+            format!(
+                "{who} sent DNS queries ({kind}) to resolver {resolver} in {c}, outside the home countries"
+            )
+        };
+        self.raise_builtin(flow, verdict.id, verdict.severity, reason, ts_ns, source)
+    }
+
+    /// Adds an ended resolver flow to its device's resolver list (bounded; what does not fit is
+    /// counted).
+    fn fold_resolver(&mut self, flow: &Flow<FlowState>) {
+        let Some(kind) = flow.ann.resolver.kind else {
+            return;
+        };
+        if flow.packets_out == 0 {
+            return;
+        }
+        let agg = self.devices.entry(flow.device.ip).or_default();
+        let key = (flow.remote.ip, kind);
+        if agg.resolvers.len() >= SUMMARY_RESOLVERS_MAX && !agg.resolvers.contains_key(&key) {
+            agg.resolvers_dropped += 1;
+            return;
+        }
+        let geo = &flow.ann.geo;
+        let r = agg.resolvers.entry(key).or_insert_with(|| ResolverSummary {
+            ip: flow.remote.ip,
+            kind: kind.as_str(),
+            country: geo.country,
+            asn: geo.asn,
+            hostname: None,
+            flows: 0,
+            queries: 0,
+            bytes_out: 0,
+            first_seen: Rfc3339(flow.first_seen_ns),
+            last_seen: Rfc3339(flow.last_seen_ns),
+        });
+        if r.hostname.is_none() {
+            r.hostname = flow
+                .ann
+                .insight
+                .hostname
+                .as_ref()
+                .map(|h| h.name.to_string());
+        }
+        r.flows += 1;
+        r.queries = r.queries.saturating_add(flow.ann.resolver.queries);
+        r.bytes_out = r.bytes_out.saturating_add(flow.bytes_out);
+        r.first_seen = Rfc3339(r.first_seen.0.min(flow.first_seen_ns));
+        r.last_seen = Rfc3339(r.last_seen.0.max(flow.last_seen_ns));
+    }
+}
+
+fn resolver_ref(flow: &Flow<FlowState>) -> Option<ResolverRef> {
+    let r = &flow.ann.resolver;
+    r.kind.map(|k| ResolverRef {
+        kind: k.as_str(),
+        queries: r.queries,
+    })
 }
 
 /// Live mode: the engine's running counters, read between frames.
@@ -1381,6 +1534,8 @@ impl Core<'_> {
             dns_named: None,
             // The target's protocol is not known until the device connects to it.
             app_proto: None,
+            // Nothing was sent to the target yet: no resolver flow.
+            resolver: None,
             via_kind: Some(server.kind.as_str()),
             via_ip: Some(server.ip),
             via_country: server.geo.country,

@@ -25,5 +25,6 @@ pub mod limits;
 pub mod names;
 pub mod policy;
 pub mod reroute;
+pub mod resolvers;
 pub mod routes;
 pub mod sink;

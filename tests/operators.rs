@@ -31,6 +31,7 @@ fn subject(asn: Option<u32>, as_org: Option<&'static str>) -> Subject<'static> {
         via_kind: None,
         via_ip: None,
         via_country: None,
+        resolver: None,
     }
 }
 

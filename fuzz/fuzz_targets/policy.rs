@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
                     via_kind: host.map(|_| "socks5"),
                     via_ip: Some(device_ip),
                     via_country: CountryCode::new(country),
+                    resolver: Some(egresswatch::resolvers::ResolverKind::Dns),
                 };
                 if let Some(id) = policy.alert(&subject) {
                     std::hint::black_box(id);

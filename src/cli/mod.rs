@@ -103,6 +103,11 @@ pub struct PolicyArgs {
     /// The home country set, e.g. BE.
     #[arg(long, value_name = "CODES", value_delimiter = ',')]
     pub home: Vec<String>,
+    /// Allow only these DNS resolvers (address, CIDR or name; repeatable or comma-separated):
+    /// queries to any other resolver raise `resolver-not-allowed`. Adds to the policy's
+    /// `[resolvers] allowed`.
+    #[arg(long = "resolver", value_name = "ADDR", value_delimiter = ',')]
+    pub resolver: Vec<String>,
 }
 
 impl PolicyArgs {
@@ -113,6 +118,7 @@ impl PolicyArgs {
             deny_countries: self.deny_country.clone(),
             allow_countries: self.allow_country.clone(),
             home: self.home.clone(),
+            resolvers: self.resolver.clone(),
         };
         // `--home` only adjusts a policy; the rule one-liners replace the embedded default.
         let one_liners = !(cli.deny_countries.is_empty() && cli.allow_countries.is_empty());

@@ -194,6 +194,9 @@ pub struct Alert {
     pub packets_out: u64,
     pub packets_in: u64,
     pub source: SourceRef,
+    /// The flow carries the device's DNS queries: to which kind of resolver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<ResolverRef>,
 }
 
 /// A flow that ended, with its totals.
@@ -255,6 +258,9 @@ pub struct FlowRecord {
     /// The redirect the server answered on this flow, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect: Option<RedirectRef>,
+    /// The flow carries the device's DNS queries: to which kind of resolver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<ResolverRef>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -332,6 +338,12 @@ pub struct DeviceSummary {
     /// Public remote addresses contacted that no DNS answer in the capture named.
     pub hardcoded: Vec<IpAddr>,
     pub alerts: BTreeMap<String, RuleCount>,
+    /// The DNS resolvers the device sent queries to, sorted by address then kind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<ResolverSummary>,
+    /// Resolvers not listed because the per-device cap was reached (flows counted).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resolvers_dropped: u64,
 }
 
 /// Egress bytes by encryption verdict.
@@ -494,4 +506,36 @@ pub struct Stats {
     pub interfaces: Vec<InterfaceStats>,
     /// Every cap and what it dropped since the start (as in the summary).
     pub limits: crate::limits::Limits,
+}
+
+/// A resolver flow's kind (`resolver` in alerts and flow records).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResolverRef {
+    /// `dns`, `dot`, `doh` or `doq`.
+    pub kind: &'static str,
+    /// Plain DNS: queries the device sent on the flow (UDP datagrams and TCP segments that
+    /// start with one); absent for the encrypted kinds, whose queries are not visible.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub queries: u64,
+}
+
+/// One resolver a device used (`devices[].resolvers` in the summary).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResolverSummary {
+    pub ip: IpAddr,
+    /// `dns`, `dot`, `doh` or `doq`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<CountryCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    /// The resolver's name, as the first of its flows with a name had it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub flows: u64,
+    /// Plain DNS queries counted (see [`ResolverRef::queries`]); 0 for the encrypted kinds.
+    pub queries: u64,
+    pub bytes_out: u64,
+    pub first_seen: Rfc3339,
+    pub last_seen: Rfc3339,
 }

@@ -490,6 +490,8 @@ pub fn compile(
         }
         (Some(sev), _) => Severity::from_str(sev.get_ref()).map_err(|m| src.at(sev, m))?,
     };
+    let resolvers =
+        super::resolvers::compile_section(src, raw.resolvers.as_ref(), home.is_empty())?;
     let devices = compile_devices(src, &raw.devices)?;
     let overrides = raw
         .geoip_overrides
@@ -563,6 +565,7 @@ pub fn compile(
         operators: operators.groups,
         plaintext_foreign: plaintext_foreign != Some(false),
         plaintext_foreign_severity,
+        resolvers,
     };
     policy.place_builtin();
     Ok(policy)
@@ -1443,6 +1446,7 @@ fn compile_rule(
         .map(|l| app_proto_set(src, "not_app_protos", l))
         .transpose()?;
     compile_via(src, r, ctx, &mut c)?;
+    super::resolvers::rule_conditions(src, r, &mut c)?;
     let template = match &r.reason {
         Some(text) => reason(src, text)?,
         None => Template::generated(&c),

@@ -57,6 +57,10 @@ pub struct Conditions {
     pub name_bytes_out_over: Option<u64>,
     /// `Some(true)`: no DNS answer named the remote; `Some(false)`: one did.
     pub hardcoded: Option<bool>,
+    /// `Some(true)`: the flow carries the device's DNS queries; `Some(false)`: it does not.
+    pub resolver: Option<bool>,
+    /// The flow is a resolver flow of one of these kinds (sorted).
+    pub resolver_kinds: Vec<crate::resolvers::ResolverKind>,
     // --- re-routing: tunnels, proxies, redirects ---
     /// `Some(true)`: the flow went through a tunnel, proxy or redirect; `Some(false)`: it did not.
     pub via: Option<bool>,
@@ -266,6 +270,7 @@ impl Conditions {
                 !set.contains(p)
             })
             && self.matches_via(s)
+            && super::resolvers::matches(self, s)
     }
 
     /// The re-routing conditions: `via`, `via_kinds`, `via_countries`, `not_via_countries`.

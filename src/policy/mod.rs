@@ -17,6 +17,7 @@ mod compile;
 mod countries;
 mod matcher;
 mod model;
+mod resolvers;
 mod template;
 
 use std::fmt;
@@ -33,6 +34,10 @@ use crate::names::AppProto;
 
 pub use compile::GROUP_NESTING_MAX;
 pub use countries::{COUNTRIES, name_of as country_name};
+pub use resolvers::{
+    RESOLVER_FOREIGN, RESOLVER_NOT_ALLOWED, RESOLVER_SEVERITY_DEFAULT, ResolverPolicy,
+    ResolverVerdict,
+};
 
 use compile::{Groups, Src};
 use countries::CountrySet;
@@ -194,6 +199,9 @@ pub struct CliRules {
     pub allow_countries: Vec<String>,
     /// `--home BE`: the home country set.
     pub home: Vec<String>,
+    /// `--resolver 198.18.0.53`: allowed resolvers (addresses, CIDRs or names), added to
+    /// `[resolvers] allowed`.
+    pub resolvers: Vec<String>,
 }
 
 /// Index of a rule in [`Policy::rules`].
@@ -332,6 +340,8 @@ pub struct Subject<'a> {
     /// The tunnel's far endpoint, the proxy, or the redirecting server.
     pub via_ip: Option<IpAddr>,
     pub via_country: Option<CountryCode>,
+    /// The kind of resolver flow (the device sends DNS queries on it), if it is one.
+    pub resolver: Option<crate::resolvers::ResolverKind>,
 }
 
 /// Which flow facts the rules look at, so that the engine knows which changes can change a
@@ -369,6 +379,7 @@ pub struct Policy {
     operators: Vec<OperatorGroup>,
     plaintext_foreign: bool,
     plaintext_foreign_severity: Severity,
+    resolvers: ResolverPolicy,
 }
 
 impl Policy {
@@ -459,6 +470,7 @@ impl Policy {
             operators: Vec::new(),
             plaintext_foreign: true,
             plaintext_foreign_severity: PLAINTEXT_FOREIGN_SEVERITY_DEFAULT,
+            resolvers: ResolverPolicy::default(),
         }
     }
 
@@ -548,6 +560,8 @@ impl Policy {
             front.append(&mut self.rules);
             self.rules = front;
         }
+        self.add_cli_resolvers(&cli.resolvers)?;
+        let cli_rules = cli_rules || !cli.resolvers.is_empty();
         if (home_changed || cli_rules) && self.source == SOURCE_EMBEDDED {
             self.source = format!("{SOURCE_EMBEDDED} + {SOURCE_CLI}");
         }

@@ -35,6 +35,17 @@ pub struct RawPolicy {
     pub deny_operators: Option<Spanned<SpannedList>>,
     #[serde(default)]
     pub rules: Vec<Spanned<RawRule>>,
+    pub resolvers: Option<Spanned<RawResolvers>>,
+}
+
+/// The `[resolvers]` section: which DNS resolvers devices may use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResolvers {
+    pub allowed: Option<Spanned<SpannedList>>,
+    pub foreign: Option<Spanned<bool>>,
+    pub severity: Option<Spanned<String>>,
+    pub doh_names: Option<Spanned<SpannedList>>,
 }
 
 /// A file named by `include_operators`: operator groups only.
@@ -111,6 +122,8 @@ pub struct RawRule {
     pub via_kinds: Option<Spanned<SpannedList>>,
     pub via_countries: Option<Spanned<SpannedList>>,
     pub not_via_countries: Option<Spanned<SpannedList>>,
+    pub resolver: Option<Spanned<bool>>,
+    pub resolver_kinds: Option<Spanned<SpannedList>>,
 }
 
 /// A value that may be written as an integer or as a string (`443` or `"8000-8100"`,

@@ -49,6 +49,7 @@ fn flow() -> Subject<'static> {
         via_kind: None,
         via_ip: None,
         via_country: None,
+        resolver: None,
     }
 }
 
@@ -82,7 +83,7 @@ fn unknown_keys_list_the_allowed_ones() {
         "p.toml:2:1: unknown key `foo`; the keys allowed here are `version`, `name`, `home`, \
          `local_networks`, `dedup_window`, `plaintext_foreign`, `plaintext_foreign_severity`, \
          `groups`, `devices`, `geoip_overrides`, `operators`, `include_operators`, \
-         `deny_operators`, `rules`"
+         `deny_operators`, `rules`, `resolvers`"
     );
     assert_eq!(
         err("[[devices]]\nname = \"a\"\nip = \"10.0.0.1\"\nvlan = 3\n"),
@@ -756,6 +757,7 @@ fn cli(deny: &[&str], allow: &[&str], home: &[&str]) -> CliRules {
         deny_countries: v(deny),
         allow_countries: v(allow),
         home: v(home),
+        resolvers: Vec::new(),
     }
 }
 
@@ -1560,7 +1562,7 @@ mod fuzz {
 
         #[test]
         fn cli_items_never_panic(items in prop::collection::vec(any::<String>(), 0..4)) {
-            let c = CliRules { deny_countries: items.clone(), allow_countries: items.clone(), home: items };
+            let c = CliRules { deny_countries: items.clone(), allow_countries: items.clone(), home: items.clone(), resolvers: items };
             let _ = Policy::empty().with_cli(&c);
         }
     }

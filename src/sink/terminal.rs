@@ -205,10 +205,11 @@ impl<W: Write> Terminal<W> {
         }
         // Devices whose traffic never left (only internal, multicast or other non-public
         // destinations) are summed up in one line; the JSON summary lists them all.
-        let (shown, quiet): (Vec<_>, Vec<_>) = s
-            .devices
-            .iter()
-            .partition(|d| !d.alerts.is_empty() || d.countries.keys().any(|c| c != "non-public"));
+        let (shown, quiet): (Vec<_>, Vec<_>) = s.devices.iter().partition(|d| {
+            !d.alerts.is_empty()
+                || d.countries.keys().any(|c| c != "non-public")
+                || !d.resolvers.is_empty()
+        });
         if !quiet.is_empty() {
             let _ = writeln!(
                 out,
@@ -239,6 +240,7 @@ impl<W: Write> Terminal<W> {
             if d.internal.flows > 0 {
                 Self::traffic_row(&mut out, "(internal)", &d.internal);
             }
+            Self::resolver_rows(&mut out, d);
             for (rule, n) in &d.alerts {
                 let _ = writeln!(
                     out,
@@ -255,6 +257,42 @@ impl<W: Write> Terminal<W> {
             }
         }
         out
+    }
+}
+
+/// Resolvers: one line per resolver a device sent DNS queries to.
+impl<W: Write> Terminal<W> {
+    fn resolver_rows(out: &mut String, d: &crate::event::DeviceSummary) {
+        for r in &d.resolvers {
+            let name = r
+                .hostname
+                .as_deref()
+                .map(|h| format!(" {}", sanitize(h, TERMINAL_TEXT_MAX_CHARS)))
+                .unwrap_or_default();
+            let country = r.country.map_or_else(|| "-".to_owned(), |c| c.to_string());
+            let queries = if r.queries > 0 {
+                format!(", {} queries", r.queries)
+            } else {
+                String::new()
+            };
+            let flows = if r.flows == 1 { "flow" } else { "flows" };
+            let _ = writeln!(
+                out,
+                "    resolver {} {}{} ({country}): {} {flows}{queries}, {} out",
+                r.kind,
+                r.ip,
+                name,
+                r.flows,
+                human_bytes(r.bytes_out)
+            );
+        }
+        if d.resolvers_dropped > 0 {
+            let _ = writeln!(
+                out,
+                "    {} more resolver flows not listed (per-device cap)",
+                d.resolvers_dropped
+            );
+        }
     }
 }
 
