@@ -9,12 +9,16 @@
 //! Nothing here listens on a network port.
 
 mod output;
+mod status;
+mod user;
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Args;
@@ -22,7 +26,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use egresswatch::capture::live::{Batch, Capture, LiveConfig, LiveError, Message, wall_clock_ns};
+use egresswatch::capture::live::evidence::Evidence;
+use egresswatch::capture::live::{
+    BUFFER_MIN_BYTES, Backend, Batch, Capture, LiveConfig, LiveError, Message, SNAPLEN,
+    SNAPLEN_MIN, SOCKET_RCVBUF_BYTES, wall_clock_ns,
+};
 use egresswatch::engine::{Engine, Settings};
 use egresswatch::event::{EventSet, InterfaceStats, Rfc3339, SCHEMA_VERSION, Stats};
 use egresswatch::policy::Action;
@@ -30,6 +38,7 @@ use egresswatch::sink::{JsonLines, Sink, SinkError, write_junit};
 
 use super::{ColorChoice, FailOn, Failure, GeoipArgs, PolicyArgs, parse_fail_on, terminal_sink};
 use output::Output;
+use status::{ClearingSink, Figures, STATUS_EVERY, StatusLine};
 
 /// Batches waiting between the capture threads and the engine, at most; a full channel makes
 /// the capture threads wait, and the kernel buffers (then drops and counts) behind them.
@@ -45,7 +54,8 @@ Exit codes:
   1    an alert at or above --fail-on (default: any alert)
   2    usage, policy or GeoIP database error, an interface that does not exist or may not be
        opened (the message says how to fix it), or output that could not be written
-  3    an interface failed while capturing (what was captured before is still reported)
+  3    an interface failed, went down or disappeared while capturing (what was captured before
+       is still reported, and the summary written; --wait-for-interface waits instead)
   130  a second SIGINT (143: SIGTERM) while stopping: exited at once, without a summary";
 
 #[derive(Args, Debug)]
@@ -97,6 +107,65 @@ pub struct LiveArgs {
     /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
     #[arg(long)]
     pub no_terminal: bool,
+    /// Capture backend: afpacket (Linux AF_PACKET, always built) or libpcap (needs a binary built
+    /// with `--features libpcap`).
+    #[arg(long, value_name = "NAME", default_value = "afpacket", value_parser = Backend::parse)]
+    pub backend: Backend,
+    /// Capture only frames matching this BPF filter expression, e.g. 'not port 22' (libpcap
+    /// backend; compiled by libpcap, a bad expression is refused at start).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Bytes kept of each frame (longer frames are cut; their length on the wire stays right).
+    #[arg(long, value_name = "BYTES", default_value_t = SNAPLEN)]
+    pub snaplen: usize,
+    /// Kernel buffer per interface: SO_RCVBUF for afpacket, the ring size for libpcap (suffixes
+    /// k, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value_t = SOCKET_RCVBUF_BYTES as u64, value_parser = parse_size)]
+    pub buffer_size: u64,
+    /// Keep every captured frame in this pcapng file as evidence (an interface block per -i;
+    /// alerts' `source.packet` is the frame's number in it).
+    #[arg(long, value_name = "FILE")]
+    pub write_pcap: Option<PathBuf>,
+    /// Start a new evidence file (FILE.1, FILE.2, ...) once the current one reaches this size
+    /// (suffixes k, M, G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "write_pcap")]
+    pub write_pcap_size: Option<u64>,
+    /// Drop to this user (and its groups) once every interface and output file is open.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// An interface that is missing or down (at start, or later) is waited for instead of
+    /// ending the run.
+    #[arg(long)]
+    pub wait_for_interface: bool,
+    /// No live status line on standard error (it is only drawn when that is a terminal).
+    #[arg(long)]
+    pub no_status: bool,
+}
+
+/// Largest size `--buffer-size` and `--write-pcap-size` take (1 TiB).
+const SIZE_MAX: u64 = 1 << 40;
+
+/// A byte count with an optional k, M or G suffix (powers of 1024; `B`/`iB` may follow).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (a number, with k, M or G after it)"))?;
+    match n.checked_shl(shift) {
+        Some(v) if v > 0 && v <= SIZE_MAX && v >> shift == n => Ok(v),
+        _ => Err(format!("{text:?}: a size must be between 1 byte and 1 TiB")),
+    }
 }
 
 /// A positive, finite number of seconds.
@@ -155,16 +224,45 @@ struct Live<'a> {
     max_packets: Option<u64>,
     processed: u64,
     outcome: Outcome,
+    /// `--write-pcap`: written by the capture threads.
+    evidence: Option<Arc<Mutex<Evidence>>>,
+    status: status::Shared,
 }
 
 impl Live<'_> {
+    /// Redraws the status line (when it is on).
+    fn draw_status(&mut self) {
+        let e = self.engine.live_stats();
+        let figures = Figures {
+            packets: e.frames,
+            flows_active: e.flows_active,
+            drops: self
+                .counters
+                .iter()
+                .filter_map(|c| c.drops)
+                .reduce(u64::saturating_add),
+            alerts: e.alerts,
+        };
+        if let Ok(mut s) = self.status.try_borrow_mut() {
+            s.draw(&figures);
+        }
+    }
+
+    /// Clears the status line before a log message.
+    fn clear_status(&self) {
+        if let Ok(mut s) = self.status.try_borrow_mut() {
+            s.clear();
+        }
+    }
+
     /// Runs a batch through the engine.
     fn batch(&mut self, batch: &Batch) -> Result<(), Failure> {
         let Some(c) = self.counters.get_mut(usize::from(batch.source)) else {
             return Ok(());
         };
-        if batch.kernel_drops.is_some() {
-            c.drops = batch.kernel_drops;
+        if let Some(d) = batch.kernel_drops {
+            c.drops = Some(d);
+            self.engine.input_drops(usize::from(batch.source), d);
         }
         for frame in batch.frames() {
             if self.outcome.broken_pipe || self.max_packets.is_some_and(|m| self.processed >= m) {
@@ -312,15 +410,68 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         max_flows: args.max_flows.max(1),
         idle_timeout_ns: i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX),
     };
+    if !args.backend.built() {
+        return Err(open_failure(LiveError::BackendUnavailable));
+    }
+    if args.filter.is_some() && args.backend != Backend::Libpcap {
+        return Err(Failure::Usage(
+            "--filter needs --backend libpcap (BPF expressions are compiled by libpcap)".to_owned(),
+        ));
+    }
+    if !(SNAPLEN_MIN..=SNAPLEN).contains(&args.snaplen) {
+        return Err(Failure::Usage(format!(
+            "--snaplen must be between {SNAPLEN_MIN} and {SNAPLEN} bytes, not {}",
+            args.snaplen
+        )));
+    }
+    if args.buffer_size < BUFFER_MIN_BYTES as u64 || args.buffer_size > i32::MAX as u64 {
+        return Err(Failure::Usage(format!(
+            "--buffer-size must be between {} KiB and 2 GiB",
+            BUFFER_MIN_BYTES >> 10
+        )));
+    }
+    let user = args
+        .user
+        .as_deref()
+        .map(user::lookup)
+        .transpose()
+        .map_err(Failure::Usage)?;
     // Open every interface before writing anything: a refusal leaves no empty output behind.
     let config = LiveConfig {
         promiscuous: !args.no_promisc,
+        backend: args.backend,
+        snaplen: args.snaplen,
+        buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
+        filter: args.filter.clone(),
+        wait_for_interface: args.wait_for_interface,
     };
     let mut captures = Vec::with_capacity(args.interfaces.len());
     for (i, name) in args.interfaces.iter().enumerate() {
         let source = u16::try_from(i).unwrap_or(u16::MAX);
-        captures.push(Capture::open(name, source, config).map_err(open_failure)?);
+        captures.push(Capture::open(name, source, &config).map_err(open_failure)?);
     }
+    let evidence = match &args.write_pcap {
+        Some(path) => {
+            let interfaces = captures
+                .iter()
+                .map(|c| {
+                    (
+                        c.link_type(),
+                        u32::try_from(args.snaplen).unwrap_or(u32::MAX),
+                    )
+                })
+                .collect();
+            let ev =
+                Evidence::create(path, interfaces, args.write_pcap_size).map_err(|source| {
+                    SinkError {
+                        name: path.display().to_string(),
+                        source,
+                    }
+                })?;
+            Some(Arc::new(Mutex::new(ev)))
+        }
+        None => None,
+    };
     let output = match &args.json {
         Some(p) if p.as_os_str() == "-" => Some(Output::stdout()),
         Some(p) => Some(Output::create(p)?),
@@ -335,13 +486,17 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
             true,
         )));
     }
+    let status = StatusLine::new(!args.no_terminal && !args.no_status);
     if !args.no_terminal {
         let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
-        sinks.push(terminal_sink(
-            args.color,
-            args.events.alert || args.json.is_some(),
-            json_to_stdout,
-        ));
+        sinks.push(Box::new(ClearingSink {
+            inner: terminal_sink(
+                args.color,
+                args.events.alert || args.json.is_some(),
+                json_to_stdout,
+            ),
+            status: Rc::clone(&status),
+        }));
     }
     let alert_rules: Vec<String> = policy
         .rules()
@@ -358,6 +513,16 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     } else {
         engine
     };
+    // Every capture handle and output file is open: give up root now, before any thread starts.
+    if let Some(user) = &user {
+        user::drop_to(user).map_err(Failure::Usage)?;
+        tracing::info!(
+            "running as user {} (uid {}, gid {})",
+            user.name,
+            user.uid,
+            user.gid
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -374,8 +539,15 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         outcome: Outcome::default(),
         geoip_stamps: file_stamps(&args.geoip),
         geoip: args.geoip.clone(),
+        evidence,
+        status,
     };
     runtime.block_on(drive(&mut live, captures, duration, stats_every))?;
+    let drops: u64 = live.counters.iter().filter_map(|c| c.drops).sum();
+    let evidence_result = live
+        .evidence
+        .as_ref()
+        .map(|e| e.lock().unwrap_or_else(PoisonError::into_inner).finish());
     let Live {
         engine, outcome, ..
     } = live;
@@ -393,6 +565,18 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         File::create(path)
             .and_then(|mut f| f.write_all(xml.as_bytes()).and_then(|()| f.flush()))
             .map_err(|source| SinkError { name, source })?;
+    }
+    if drops > 0 {
+        eprintln!(
+            "WARNING: {drops} packet(s) were DROPPED by the kernel and never seen: this run's \
+             results are incomplete (see `drops` in the summary's inputs; a larger --buffer-size \
+             or --backend libpcap may help)"
+        );
+    }
+    if let Some(Err(e)) = evidence_result {
+        return Err(Failure::Usage(format!(
+            "--write-pcap: the evidence file could not be written: {e}"
+        )));
     }
     if outcome.capture_failed {
         return Ok(3);
@@ -426,7 +610,16 @@ async fn drive(
             capture.name(),
             capture.link_type().0
         );
-        match capture.spawn(Arc::clone(&live.stop), move |m| tx.blocking_send(m).is_ok()) {
+        let evidence = live.evidence.clone();
+        let deliver = move |m: Message| {
+            if let (Some(ev), Message::Batch(batch)) = (&evidence, &m) {
+                ev.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .write(batch);
+            }
+            tx.blocking_send(m).is_ok()
+        };
+        match capture.spawn(Arc::clone(&live.stop), deliver) {
             Ok(handle) => threads.push(handle),
             Err(e) => {
                 live.stop.store(true, Ordering::Relaxed);
@@ -446,6 +639,9 @@ async fn drive(
     stats_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut expiry = tokio::time::interval_at(Instant::now() + EXPIRY_TICK, EXPIRY_TICK);
     expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let status_on = live.status.borrow().enabled();
+    let mut status_timer = tokio::time::interval(STATUS_EVERY);
+    status_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let deadline = tokio::time::sleep(duration.unwrap_or(far));
     tokio::pin!(deadline);
     let mut stopping = false;
@@ -455,9 +651,16 @@ async fn drive(
             message = rx.recv() => match message {
                 Some(Message::Batch(batch)) => live.batch(&batch)?,
                 Some(Message::Failed { source, error }) => {
-                    tracing::error!("{error}");
+                    live.clear_status();
+                    tracing::error!("{error}; stopping");
                     live.engine.input_error(usize::from(source), error.to_string());
                     live.outcome.capture_failed = true;
+                    // What every interface captured so far is drained and reported.
+                    live.stop.store(true, Ordering::Relaxed);
+                }
+                Some(Message::Notice { text, .. }) => {
+                    live.clear_status();
+                    tracing::warn!("{text}");
                 }
                 None => break,
             },
@@ -465,6 +668,7 @@ async fn drive(
                 if stopping {
                     std::process::exit(130);
                 }
+                live.clear_status();
                 tracing::info!("SIGINT: stopping (again to exit at once)");
                 stopping = true;
                 live.stop.store(true, Ordering::Relaxed);
@@ -473,6 +677,7 @@ async fn drive(
                 if stopping {
                     std::process::exit(143);
                 }
+                live.clear_status();
                 tracing::info!("SIGTERM: stopping");
                 stopping = true;
                 live.stop.store(true, Ordering::Relaxed);
@@ -488,8 +693,10 @@ async fn drive(
                 }
             }
             _ = expiry.tick() => live.tick()?,
+            _ = status_timer.tick(), if status_on => live.draw_status(),
             _ = stats_timer.tick(), if stats_every.is_some() => live.stats()?,
             () = &mut deadline, if duration.is_some() && !stopping => {
+                live.clear_status();
                 tracing::info!("--duration reached: stopping");
                 stopping = true;
                 live.stop.store(true, Ordering::Relaxed);
@@ -499,6 +706,7 @@ async fn drive(
             stopping = true;
         }
     }
+    live.clear_status();
     for handle in threads {
         if handle.join().is_err() {
             tracing::error!("a capture thread panicked");

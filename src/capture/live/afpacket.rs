@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use pnet_datalink::{Channel, Config, DataLinkReceiver, NetworkInterface};
 
-use super::{LiveConfig, LiveError, SNAPLEN, SOCKET_RCVBUF_BYTES};
+use super::{LiveConfig, LiveError, SNAPLEN};
 
 /// An open packet socket bound to one interface.
 pub(super) struct Socket {
@@ -32,7 +32,7 @@ pub(super) struct Socket {
 }
 
 impl Socket {
-    pub(super) fn open(iface: &NetworkInterface, config: LiveConfig) -> Result<Socket, LiveError> {
+    pub(super) fn open(iface: &NetworkInterface, config: &LiveConfig) -> Result<Socket, LiveError> {
         let name = iface.name.clone();
         if !iface.is_up() {
             return Err(LiveError::Open {
@@ -52,7 +52,7 @@ impl Socket {
                 LiveError::Open { name, source }
             });
         }
-        set_rcvbuf(fd);
+        set_rcvbuf(fd, config.buffer_bytes);
         let pnet_config = Config {
             // Reads go through `recv` below, into our own buffer.
             read_buffer_size: 0,
@@ -78,7 +78,7 @@ impl Socket {
         Ok(Socket {
             _rx: rx,
             fd,
-            buf: vec![0; SNAPLEN],
+            buf: vec![0; config.snaplen.clamp(1, SNAPLEN)],
             drops: 0,
             stats_known: true,
         })
@@ -159,8 +159,22 @@ impl Socket {
 
 /// Asks for a larger kernel receive buffer, so bursts wait in the kernel rather than being
 /// dropped; the kernel caps it at `net.core.rmem_max` (a refusal only costs headroom).
-fn set_rcvbuf(fd: libc::c_int) {
-    let size = libc::c_int::try_from(SOCKET_RCVBUF_BYTES).unwrap_or(libc::c_int::MAX);
+/// As root, `SO_RCVBUFFORCE` goes past that cap.
+fn set_rcvbuf(fd: libc::c_int, bytes: usize) {
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is an open socket; `size` is valid for reads of its size.
+    let forced = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&raw const size).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if forced == 0 {
+        return;
+    }
     // SAFETY: `fd` is an open socket; `size` is valid for reads of its size.
     let rc = unsafe {
         libc::setsockopt(
