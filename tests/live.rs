@@ -1071,3 +1071,93 @@ fn live_status_line_is_never_written_when_piped() {
         );
     }
 }
+
+#[test]
+fn live_baseline_alerts_on_a_country_the_baseline_never_saw() {
+    let Some(lab) = Lab::new("base") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The baseline: an earlier run that saw no traffic at all.
+    let base = dir.path().join("base.jsonl");
+    let mut earlier = lab.live(dir.path(), &base, &["--duration", "0.3"]);
+    assert_eq!(earlier.wait(Duration::from_secs(10)).code(), Some(0));
+    let base_arg = base.to_str().unwrap().to_owned();
+    let out = dir.path().join("live.jsonl");
+    let mut live = lab.live(
+        dir.path(),
+        &out,
+        &["--baseline", &base_arg, "--stats-interval", "0.5"],
+    );
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"new", format!("{REMOTE_UDP}:9999")).unwrap();
+    })
+    .join()
+    .unwrap();
+    let (alert, _) = wait_for(
+        &out,
+        Duration::from_secs(5),
+        |v| v["event_type"] == "alert" && v["rule"]["id"] == "baseline-new-country",
+        &live,
+    );
+    assert_eq!(alert["remote"]["country"], "CN");
+    live.signal("TERM");
+    assert_eq!(live.wait(Duration::from_secs(10)).code(), Some(1));
+}
+
+#[test]
+fn live_status_line_on_a_terminal_is_cleared_before_an_alert() {
+    let Some(lab) = Lab::new("tty") else { return };
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED live_status_line_on_a_terminal: util-linux `script` is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let typescript = dir.path().join("tty.txt");
+    // `script` runs the command on a pseudo-terminal and copies what it shows into a file.
+    let inner = format!(
+        "ip netns exec {} {BIN} live -i {DUT_IFACE} --policy {} --json {} --stats-interval 0.5 \
+         --duration 3 --color never",
+        lab.dut,
+        fixture("live.toml").display(),
+        out.display()
+    );
+    let child = Command::new("script")
+        .args(["-q", "-e", "-c", &inner])
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut live = Live {
+        child,
+        stderr: typescript.clone(),
+    };
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    // Long enough for the status line to be drawn.
+    std::thread::sleep(Duration::from_millis(1200));
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"tty", format!("{REMOTE_UDP}:9999")).unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(live.wait(Duration::from_secs(15)).code(), Some(1));
+    let shown = String::from_utf8_lossy(&fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        shown.contains("\r\x1b[Klive: "),
+        "no status line drawn: {shown:?}"
+    );
+    // Every line that is not the status line starts clean: the status was erased first.
+    let alert_at = shown.find("no-cn").expect("the alert on the terminal");
+    let before = &shown[..alert_at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let last_clear = before.rfind("\r\x1b[K").expect("a clear before the alert");
+    assert!(
+        !before[last_clear..].contains("live: ") || last_clear < line_start,
+        "the alert was written after the status line without clearing it: {:?}",
+        &before[line_start.min(last_clear)..]
+    );
+}

@@ -273,7 +273,7 @@ impl Default for LiveConfig {
 }
 
 /// A frame as a reader returns it: timestamp (when the backend gives one), bytes, wire length.
-type Received<'a> = (Option<i64>, &'a [u8], usize);
+pub(crate) type Received<'a> = (Option<i64>, &'a [u8], usize);
 
 /// An open reader of either backend.
 enum Reader {
@@ -309,7 +309,7 @@ impl Reader {
     /// The next frame: its timestamp when the backend gives one, bytes, length on the wire.
     fn recv(&mut self) -> io::Result<Option<Received<'_>>> {
         match self {
-            Reader::AfPacket(s) => Ok(s.recv()?.map(|(b, w)| (None, b, w))),
+            Reader::AfPacket(s) => s.recv(),
             #[cfg(feature = "libpcap")]
             Reader::Libpcap(h) => Ok(h.recv()?.map(|(t, b, w)| (Some(t), b, w))),
         }

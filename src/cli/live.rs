@@ -79,6 +79,10 @@ pub struct LiveArgs {
     /// high, critical, or never.
     #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_fail_on)]
     pub fail_on: FailOn,
+    /// Compare with an earlier run, as `replay --baseline` does: the JSON output (or summary) of
+    /// a previous run; alerts on countries and name moves the baseline never saw.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Write a JUnit XML report (a test case per alerting rule and device) to this file at the end.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
@@ -248,6 +252,13 @@ impl Live<'_> {
         }
     }
 
+    /// Flushes the evidence file before an immediate exit, so it ends with a whole block.
+    fn flush_evidence(&self) {
+        if let Some(ev) = &self.evidence {
+            let _ = ev.lock().unwrap_or_else(PoisonError::into_inner).finish();
+        }
+    }
+
     /// Clears the status line before a log message.
     fn clear_status(&self) {
         if let Ok(mut s) = self.status.try_borrow_mut() {
@@ -406,6 +417,10 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     }
     let policy = args.policy.load()?;
     let resolver = args.geoip.open()?;
+    let baseline = match &args.baseline {
+        Some(path) => Some(egresswatch::routes::Baseline::from_file(path)?),
+        None => None,
+    };
     let settings = Settings {
         max_flows: args.max_flows.max(1),
         idle_timeout_ns: i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX),
@@ -512,6 +527,10 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         engine.with_dns_events()
     } else {
         engine
+    };
+    let engine = match baseline {
+        Some(baseline) => engine.with_baseline(baseline),
+        None => engine,
     };
     // Every capture handle and output file is open: give up root now, before any thread starts.
     if let Some(user) = &user {
@@ -666,6 +685,7 @@ async fn drive(
             },
             _ = sigint.recv() => {
                 if stopping {
+                    live.flush_evidence();
                     std::process::exit(130);
                 }
                 live.clear_status();
@@ -675,6 +695,7 @@ async fn drive(
             }
             _ = sigterm.recv() => {
                 if stopping {
+                    live.flush_evidence();
                     std::process::exit(143);
                 }
                 live.clear_status();
