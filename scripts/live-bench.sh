@@ -6,6 +6,8 @@
 # (the veth's rx_dropped), CPU of the egresswatch process, and alert latency (median, p99).
 #
 #   sudo scripts/live-bench.sh                 # 50k, 100k, 200k packets/s, 5 s each, both backends
+#                                              # (libpcap-noimm: libpcap with --no-immediate;
+#                                              # also known: libpcap-snap2k, immediate with --snaplen 2048)
 #   sudo scripts/live-bench.sh --seconds 3 --rates "50000 200000" --backends libpcap
 #
 # Needs root, iproute2, tcpreplay and python3 (installed with apt-get when missing). Every address
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=5
 RATES="50000 100000 200000"
-BACKENDS="afpacket libpcap"
+BACKENDS="afpacket libpcap libpcap-noimm"
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) SECONDS_PER_RUN="$2"; shift 2 ;;
@@ -84,8 +86,9 @@ def ns(ts):
     base = calendar.timegm(time.strptime(secs, "%Y-%m-%dT%H:%M:%S"))
     return base * 10**9 + int((frac + "000000000")[:9])
 path, limit = sys.argv[1], float(sys.argv[2])
-lat, buf, start = [], "", time.time()
+lat, every, buf, start = [], [], "", time.time()
 with open(path) as f:
+    open(path + ".ready", "w").close()
     while time.time() - start < limit:
         chunk = f.read()
         if not chunk:
@@ -99,15 +102,19 @@ with open(path) as f:
             ev = json.loads(line)
             if ev.get("event_type") == "alert":
                 lat.append((seen - ns(ev["timestamp"])) / 1e6)
+                every.append("%d %.3f" % (ns(ev["timestamp"]) // 10**6, lat[-1]))
             elif ev.get("event_type") == "summary":
                 done = True
         if done:
             break
+with open(path + ".latency", "w") as out:
+    out.write("\n".join(every) + "\n")
 lat.sort()
 if lat:
-    print(len(lat), "%.2f" % lat[len(lat) // 2], "%.2f" % lat[min(len(lat) - 1, int(len(lat) * 0.99))])
+    over = sum(1 for x in lat if x > 100.0)
+    print(len(lat), "%.2f" % lat[len(lat) // 2], "%.2f" % lat[min(len(lat) - 1, int(len(lat) * 0.99))], over)
 else:
-    print(0, "-", "-")
+    print(0, "-", "-", "-")
 PY
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -116,21 +123,31 @@ HZ=$(getconf CLK_TCK)
 
 RESULTS=$OUT/results.md
 {
-    echo "| backend | offered pps | offered | captured | kernel drops | dropped before capture (veth rx_dropped) | CPU % of one core | alerts | latency median ms | latency p99 ms |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+    echo
+    echo "| backend | asked pps | achieved pps | offered | captured | kernel drops | dropped before capture (veth rx_dropped) | CPU % of one core | alerts | latency median ms | latency p99 ms | alerts > 100 ms |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } > "$RESULTS"
 for backend in $BACKENDS; do
     for rate in $RATES; do
         count=$((rate * SECONDS_PER_RUN))
         json=$OUT/live-$backend-$rate.jsonl
-        rm -f "$json"
-        ip netns exec "$DUT" "$BIN" live -i ewbdut --backend "$backend" \
+        rm -f "$json" "$json.ready"
+        case "$backend" in
+            libpcap-noimm) flags="--backend libpcap --no-immediate" ;;
+            libpcap-snap2k) flags="--backend libpcap --snaplen 2048" ;;
+            *) flags="--backend $backend" ;;
+        esac
+        # shellcheck disable=SC2086
+        ip netns exec "$DUT" "$BIN" live -i ewbdut $flags \
             --policy tests/fixtures/live.toml --json "$json" --no-terminal \
             --stats-interval 1 --buffer-size 64M 2> "$OUT/live-$backend-$rate.stderr" &
         pid=$!
         for _ in $(seq 100); do [ -s "$json" ] && break; sleep 0.05; done
         python3 "$FOLLOW" "$json" $((SECONDS_PER_RUN * 4 + 30)) > "$OUT/lat-$backend-$rate.txt" &
         follower=$!
+        # The follower must be reading before the first packet is offered.
+        for _ in $(seq 200); do [ -e "$json.ready" ] && break; sleep 0.02; done
         drop0=$(rx_dropped)
         t0=$(ticks "$pid")
         start=$(date +%s.%N)
@@ -143,14 +160,16 @@ for backend in $BACKENDS; do
         wait "$pid" || true
         wait "$follower" || true
         offered=$(grep -oE 'Successful packets: +[0-9]+' "$OUT/tcpreplay-$backend-$rate.txt" | grep -oE '[0-9]+$' || echo "?")
+        achieved=$(grep -oE '[0-9.]+ pps' "$OUT/tcpreplay-$backend-$rate.txt" | head -1 | cut -d' ' -f1 | cut -d. -f1 || echo "?")
         read -r captured kdrops < <(python3 -c '
 import json, sys
 s = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
 print(s["counters"]["frames"], s["inputs"][0].get("drops", "n/a"))' "$json")
-        read -r nlat med p99 < "$OUT/lat-$backend-$rate.txt"
+        read -r nlat med p99 slow < "$OUT/lat-$backend-$rate.txt"
         cpu=$(python3 -c "print('%.0f' % (100.0 * ($t1 - $t0) / $HZ / ($end - $start)))")
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$backend" "$rate" "$offered" \
-            "$captured" "$kdrops" "$((drop1 - drop0))" "$cpu" "$nlat" "$med" "$p99" >> "$RESULTS"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$backend" "$rate" \
+            "$achieved" "$offered" "$captured" "$kdrops" "$((drop1 - drop0))" "$cpu" "$nlat" "$med" \
+            "$p99" "$slow" >> "$RESULTS"
         tail -1 "$RESULTS"
     done
 done

@@ -46,6 +46,9 @@ pub const DROPS_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// Kernel receive buffer asked for per socket (the kernel may grant less, see `rmem_max`); with
 /// libpcap, the size of its ring buffer. `--buffer-size` changes it.
 pub const SOCKET_RCVBUF_BYTES: usize = 8 << 20;
+/// libpcap without immediate mode: a buffer block is handed over at the latest this long after
+/// its first frame.
+pub const PCAP_BLOCK_TIMEOUT_MS: i32 = 1;
 /// Smallest `--snaplen` accepted: an Ethernet, IPv6 and TCP header with options.
 pub const SNAPLEN_MIN: usize = 128;
 /// Smallest `--buffer-size` accepted.
@@ -257,6 +260,9 @@ pub struct LiveConfig {
     pub filter: Option<String>,
     /// Wait for an interface that is missing or down (at start or later) instead of failing.
     pub wait_for_interface: bool,
+    /// libpcap: immediate mode (a frame is readable at once); off, libpcap's block buffering with
+    /// a [`PCAP_BLOCK_TIMEOUT_MS`] timeout packs small frames densely into the buffer.
+    pub immediate: bool,
 }
 
 impl Default for LiveConfig {
@@ -268,6 +274,7 @@ impl Default for LiveConfig {
             buffer_bytes: SOCKET_RCVBUF_BYTES,
             filter: None,
             wait_for_interface: false,
+            immediate: true,
         }
     }
 }

@@ -144,6 +144,11 @@ pub struct LiveArgs {
     /// No live status line on standard error (it is only drawn when that is a terminal).
     #[arg(long)]
     pub no_status: bool,
+    /// libpcap backend: no immediate mode. libpcap then packs frames densely into its buffer and
+    /// hands a block over when it is full or 1 ms old: far fewer drops at high packet rates, a
+    /// few milliseconds more delay.
+    #[arg(long)]
+    pub no_immediate: bool,
 }
 
 /// Largest size `--buffer-size` and `--write-pcap-size` take (1 TiB).
@@ -459,6 +464,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
         filter: args.filter.clone(),
         wait_for_interface: args.wait_for_interface,
+        immediate: !args.no_immediate,
     };
     let mut captures = Vec::with_capacity(args.interfaces.len());
     for (i, name) in args.interfaces.iter().enumerate() {

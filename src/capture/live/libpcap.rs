@@ -2,7 +2,9 @@
 //! through the `pcap` crate.
 //!
 //! The handle is opened in immediate mode (a frame is readable as soon as the kernel has it, not
-//! when a buffer block fills), with nanosecond timestamps, the configured snaplen and buffer size,
+//! when a buffer block fills; on Linux libpcap then uses a ring of fixed slots, each as large as a
+//! frame may be) unless `--no-immediate` asks for libpcap's block buffering (small frames packed
+//! densely, a block handed over when full or [`PCAP_BLOCK_TIMEOUT_MS`] old), with nanosecond timestamps, the configured snaplen and buffer size,
 //! an optional BPF filter compiled by libpcap, and switched to non-blocking: like the `AF_PACKET`
 //! backend, [`Handle::recv`] drains what is queued and [`Handle::wait`] polls the selectable
 //! descriptor only when nothing is. Timestamps are the kernel's (from the packet header), and the
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use pcap::{Active, Capture, Precision};
 
-use super::{LiveConfig, LiveError};
+use super::{LiveConfig, LiveError, PCAP_BLOCK_TIMEOUT_MS};
 use crate::capture::LinkType;
 
 /// An activated libpcap handle on one interface.
@@ -55,9 +57,9 @@ impl Handle {
             .promisc(config.promiscuous)
             .snaplen(snaplen)
             .buffer_size(buffer)
-            .immediate_mode(true)
+            .immediate_mode(config.immediate)
             .precision(Precision::Nano)
-            .timeout(1)
+            .timeout(PCAP_BLOCK_TIMEOUT_MS)
             .open()
             .map_err(|e| open_error(name, &e))?;
         let mut cap = cap.setnonblock().map_err(|e| open_error(name, &e))?;
