@@ -32,11 +32,11 @@ use egresswatch::capture::live::{
     SNAPLEN_MIN, SOCKET_RCVBUF_BYTES, wall_clock_ns,
 };
 use egresswatch::engine::{Engine, Settings};
-use egresswatch::event::{EventSet, InterfaceStats, Rfc3339, SCHEMA_VERSION, Stats};
+use egresswatch::event::{InterfaceStats, Rfc3339, SCHEMA_VERSION, Stats};
 use egresswatch::policy::Action;
 use egresswatch::sink::{JsonLines, Sink, SinkError, write_junit};
 
-use super::{ColorChoice, FailOn, Failure, GeoipArgs, PolicyArgs, parse_fail_on, terminal_sink};
+use super::{Failure, GeoipArgs, OutputArgs, PolicyArgs, terminal_sink};
 use output::Output;
 use status::{ClearingSink, Figures, STATUS_EVERY, StatusLine};
 
@@ -67,25 +67,8 @@ pub struct LiveArgs {
     pub policy: PolicyArgs,
     #[command(flatten)]
     pub geoip: GeoipArgs,
-    /// Write events as JSON lines to this file (`-` for standard output; the terminal view then
-    /// goes to standard error). Every line is flushed as it is written; SIGHUP reopens the file.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Which events to write as JSON: a comma-separated list of alert, flow, summary, dns (or
-    /// all). `stats` events are written whenever --stats-interval is not 0.
-    #[arg(long, value_name = "LIST", default_value = "alert,flow,summary", value_parser = EventSet::parse)]
-    pub events: EventSet,
-    /// Exit with code 1 when an alert at or above this severity was raised: info, low, medium,
-    /// high, critical, or never.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_fail_on)]
-    pub fail_on: FailOn,
-    /// Compare with an earlier run, as `replay --baseline` does: the JSON output (or summary) of
-    /// a previous run; alerts on countries and name moves the baseline never saw.
-    #[arg(long, value_name = "FILE")]
-    pub baseline: Option<PathBuf>,
-    /// Write a JUnit XML report (a test case per alerting rule and device) to this file at the end.
-    #[arg(long, value_name = "PATH")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Most flows held at once; the least recently active flow is evicted (and counted) beyond.
     #[arg(long, value_name = "N", default_value_t = egresswatch::flow::FLOWS_MAX_DEFAULT)]
     pub max_flows: usize,
@@ -105,12 +88,6 @@ pub struct LiveArgs {
     /// then every this many seconds; 0 turns them off.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub stats_interval: f64,
-    /// Colour the terminal view.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-    /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
-    #[arg(long)]
-    pub no_terminal: bool,
     /// Capture backend: afpacket (Linux AF_PACKET, always built) or libpcap (needs a binary built
     /// with `--features libpcap`).
     #[arg(long, value_name = "NAME", default_value = "afpacket", value_parser = Backend::parse)]
@@ -422,7 +399,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     }
     let policy = args.policy.load()?;
     let resolver = args.geoip.open()?;
-    let baseline = match &args.baseline {
+    let baseline = match &args.output.baseline {
         Some(path) => Some(egresswatch::routes::Baseline::from_file(path)?),
         None => None,
     };
@@ -493,7 +470,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         }
         None => None,
     };
-    let output = match &args.json {
+    let output = match &args.output.json {
         Some(p) if p.as_os_str() == "-" => Some(Output::stdout()),
         Some(p) => Some(Output::create(p)?),
         None => None,
@@ -503,17 +480,21 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         sinks.push(Box::new(JsonLines::new(
             out.clone(),
             out.name().to_owned(),
-            args.events,
+            args.output.events,
             true,
         )));
     }
-    let status = StatusLine::new(!args.no_terminal && !args.no_status);
-    if !args.no_terminal {
-        let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let status = StatusLine::new(!args.output.no_terminal && !args.no_status);
+    if !args.output.no_terminal {
+        let json_to_stdout = args
+            .output
+            .json
+            .as_ref()
+            .is_some_and(|p| p.as_os_str() == "-");
         sinks.push(Box::new(ClearingSink {
             inner: terminal_sink(
-                args.color,
-                args.events.alert || args.json.is_some(),
+                args.output.color,
+                args.output.events.alert || args.output.json.is_some(),
                 json_to_stdout,
             ),
             status: Rc::clone(&status),
@@ -529,7 +510,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     let engine = Engine::new(policy, resolver, &settings, names.clone(), sinks)
         .with_source_kind("interface");
     // `--events dns` means the same as in replay: one event per DNS answer a device receives.
-    let engine = if args.events.dns && args.json.is_some() {
+    let engine = if args.output.events.dns && args.output.json.is_some() {
         engine.with_dns_events()
     } else {
         engine
@@ -584,7 +565,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     if outcome.broken_pipe {
         return Ok(0);
     }
-    if let Some(path) = &args.junit {
+    if let Some(path) = &args.output.junit {
         let xml = write_junit(&report.summary, &alert_rules);
         let name = path.display().to_string();
         File::create(path)
@@ -606,7 +587,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     if outcome.capture_failed {
         return Ok(3);
     }
-    let failed = args.fail_on.failed(report.max_severity);
+    let failed = args.output.fail_on.failed(report.max_severity);
     Ok(u8::from(failed))
 }
 
