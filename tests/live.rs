@@ -4,7 +4,9 @@
 //! (198.18.0.10) in one, the remote test hosts (198.18.1.20, 198.18.1.21, placed in CN by the
 //! fixture's override) in the other. `egresswatch live` runs in the device's namespace on its veth
 //! end; the test sends UDP datagrams and a TCP connection from threads that joined the
-//! namespaces (`setns`), then reads the JSON output. Only 198.18.0.0/15 is ever addressed.
+//! namespaces (`setns`), then reads the JSON output. Only 198.18.0.0/15 (and, in the IPv6 test,
+//! 2001:db8::/32) is ever addressed. Tests that take a backend run once per backend this build
+//! has (afpacket; libpcap with `--features libpcap`).
 //!
 //! They need root and iproute2 (`ip`); otherwise they print why and pass without checking. The
 //! namespaces are deleted by a guard even when a test fails.
@@ -1161,4 +1163,59 @@ fn live_status_line_on_a_terminal_is_cleared_before_an_alert() {
         "the alert was written after the status line without clearing it: {:?}",
         &before[line_start.min(last_clear)..]
     );
+}
+
+#[test]
+fn live_alerts_on_ipv6_test_hosts() {
+    let Some(lab) = Lab::new("v6") else { return };
+    for ns in [&lab.dut, &lab.remote] {
+        let ok = Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c"])
+            .arg(
+                "echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; \
+                 echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6; \
+                 for d in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 0 > $d; done",
+            )
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot enable IPv6 in {ns}");
+    }
+    Lab::ip_in(
+        &lab.dut,
+        &["addr", "add", "2001:db8::10/32", "dev", DUT_IFACE, "nodad"],
+    );
+    Lab::ip_in(
+        &lab.remote,
+        &[
+            "addr",
+            "add",
+            "2001:db8:1::20/32",
+            "dev",
+            REMOTE_IFACE,
+            "nodad",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let mut live = lab.live(dir.path(), &out, &["--stats-interval", "0.5"]);
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind("[2001:db8::10]:0").unwrap();
+        sock.send_to(b"hello over IPv6", "[2001:db8:1::20]:9999")
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    let (alert, _) = wait_for(
+        &out,
+        Duration::from_secs(5),
+        |v| v["event_type"] == "alert" && v["remote"]["ip"] == "2001:db8:1::20",
+        &live,
+    );
+    assert_eq!(alert["remote"]["country"], "CN");
+    assert_eq!(alert["device"]["ip"], "2001:db8::10");
+    assert_eq!(alert["transport"], "udp");
+    live.signal("TERM");
+    assert_eq!(live.wait(Duration::from_secs(10)).code(), Some(1));
 }
