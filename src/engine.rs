@@ -315,6 +315,7 @@ impl<'s> Engine<'s> {
                         name,
                         frames: 0,
                         error: None,
+                        drops: None,
                     })
                     .collect(),
                 dns: PassiveDns::with_cap(settings.caps.dns_cache),
@@ -367,6 +368,13 @@ impl<'s> Engine<'s> {
     pub fn input_error(&mut self, source: usize, message: String) {
         if let Some(input) = self.core.inputs.get_mut(source) {
             input.error = Some(message);
+        }
+    }
+
+    /// Live capture: the drop count an interface's backend reports (a running total).
+    pub fn input_drops(&mut self, source: usize, drops: u64) {
+        if let Some(input) = self.core.inputs.get_mut(source) {
+            input.drops = Some(drops);
         }
     }
 

@@ -4,7 +4,9 @@
 //! (198.18.0.10) in one, the remote test hosts (198.18.1.20, 198.18.1.21, placed in CN by the
 //! fixture's override) in the other. `egresswatch live` runs in the device's namespace on its veth
 //! end; the test sends UDP datagrams and a TCP connection from threads that joined the
-//! namespaces (`setns`), then reads the JSON output. Only 198.18.0.0/15 is ever addressed.
+//! namespaces (`setns`), then reads the JSON output. Only 198.18.0.0/15 (and, in the IPv6 test,
+//! 2001:db8::/32) is ever addressed. Tests that take a backend run once per backend this build
+//! has (afpacket; libpcap with `--features libpcap`).
 //!
 //! They need root and iproute2 (`ip`); otherwise they print why and pass without checking. The
 //! namespaces are deleted by a guard even when a test fails.
@@ -177,17 +179,25 @@ impl Lab {
 
     /// Starts `egresswatch live` in the device's namespace.
     fn live(&self, dir: &Path, out: &Path, extra: &[&str]) -> Live {
+        let mut args = vec!["--no-terminal"];
+        args.extend_from_slice(extra);
+        self.live_with_terminal(dir, out, &args)
+    }
+
+    /// Starts `egresswatch live` with the terminal view on, standard output and standard error
+    /// going to files in `dir` (so piped, not a terminal).
+    fn live_with_terminal(&self, dir: &Path, out: &Path, extra: &[&str]) -> Live {
         let stderr = File::create(dir.join("stderr.txt")).unwrap();
+        let stdout = File::create(dir.join("stdout.txt")).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &self.dut, BIN, "live", "-i", DUT_IFACE])
             .arg("--policy")
             .arg(fixture("live.toml"))
             .arg("--json")
             .arg(out)
-            .args(["--no-terminal"])
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .unwrap();
@@ -195,6 +205,13 @@ impl Lab {
             child,
             stderr: dir.join("stderr.txt"),
         }
+    }
+
+    /// Runs `ip` inside namespace `ns`.
+    fn ip_in(ns: &str, args: &[&str]) {
+        let mut all = vec!["-n", ns];
+        all.extend_from_slice(args);
+        ip(&all).unwrap();
     }
 }
 
@@ -331,15 +348,78 @@ fn udp_traffic(
     })
 }
 
-#[test]
-fn live_alerts_on_udp_and_tcp_within_milliseconds() {
-    let Some(lab) = Lab::new("alert") else { return };
+/// The backends this build has: afpacket always, libpcap with the `libpcap` feature.
+fn backends() -> Vec<&'static str> {
+    let mut b = vec!["afpacket"];
+    if cfg!(feature = "libpcap") {
+        b.push("libpcap");
+    }
+    b
+}
+
+/// A DNS response to `query` answering its question with one A record for `addr`.
+fn dns_answer(query: &[u8], addr: [u8; 4]) -> Vec<u8> {
+    let mut r = query.to_vec();
+    r[2] = 0x81; // response, recursion desired
+    r[3] = 0x80; // recursion available, no error
+    r[6..8].copy_from_slice(&1u16.to_be_bytes()); // one answer
+    r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4]);
+    r.extend_from_slice(&addr);
+    r
+}
+
+/// A DNS query for an A record of `name`.
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x4e, 0x57, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(u8::try_from(label.len()).unwrap());
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+const TELEMETRY_NAME: &str = "telemetry.lab.test";
+
+/// Replays a capture file with the live tests' policy; the alerts it raises.
+fn replay_alerts(files: &[PathBuf], dir: &Path) -> (Vec<Value>, Value) {
+    let out = dir.join("replay.jsonl");
+    let status = Command::new(BIN)
+        .arg("replay")
+        .args(files)
+        .arg("--policy")
+        .arg(fixture("live.toml"))
+        .arg("--json")
+        .arg(&out)
+        .arg("--no-terminal")
+        .status()
+        .unwrap();
+    assert!(status.code().is_some_and(|c| c <= 1), "replay: {status}");
+    let lines = finished_lines(&out);
+    let alerts = of_type(&lines, "alert").into_iter().cloned().collect();
+    (alerts, lines.last().cloned().unwrap())
+}
+
+fn alerts_on_udp_dns_and_tcp(backend: &str) {
+    let test = format!("alert-{backend}");
+    let Some(lab) = Lab::new(&test) else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("live.jsonl");
+    let evidence = dir.path().join("evidence.pcapng");
+    let evidence_arg = evidence.to_str().unwrap().to_owned();
     let mut live = lab.live(
         dir.path(),
         &out,
-        &["--duration", "6", "--stats-interval", "1"],
+        &[
+            "--duration",
+            "6",
+            "--stats-interval",
+            "1",
+            "--backend",
+            backend,
+            "--write-pcap",
+            &evidence_arg,
+        ],
     );
     // The first stats line is written once the interface is open and being read.
     wait_for(&out, Duration::from_secs(10), is_stats, &live);
@@ -357,7 +437,7 @@ fn live_alerts_on_udp_and_tcp_within_milliseconds() {
     let (alert, seen_at) = wait_for(&out, Duration::from_secs(5), alert_to(REMOTE_UDP), &live);
     let latency = seen_at.duration_since(sent_at);
     println!(
-        "alert latency (datagram sent -> alert line in the file): {:.2} ms",
+        "[{backend}] alert latency (datagram sent -> alert line in the file): {:.2} ms",
         latency.as_secs_f64() * 1e3
     );
     assert!(latency < Duration::from_secs(1), "alert took {latency:?}");
@@ -370,7 +450,18 @@ fn live_alerts_on_udp_and_tcp_within_milliseconds() {
     assert_eq!(alert["transport"], "udp");
     assert_eq!(alert["source"]["name"], DUT_IFACE);
 
-    // TCP: a whole connection to the other remote host.
+    // DNS: the test's own server (in the remote namespace) answers with the TCP host's address.
+    let dns_server = Lab::spawn_in(&lab.remote, || {
+        let sock = UdpSocket::bind(format!("{REMOTE_UDP}:53")).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 512];
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        let reply = dns_answer(
+            &buf[..n],
+            REMOTE_TCP.parse::<std::net::Ipv4Addr>().unwrap().octets(),
+        );
+        sock.send_to(&reply, from).unwrap();
+    });
     let listener = Lab::spawn_in(&lab.remote, || {
         let l = TcpListener::bind(format!("{REMOTE_TCP}:7000")).unwrap();
         let (mut conn, _) = l.accept().unwrap();
@@ -381,7 +472,15 @@ fn live_alerts_on_udp_and_tcp_within_milliseconds() {
     });
     std::thread::sleep(Duration::from_millis(100));
     let reply = Lab::spawn_in(&lab.dut, || {
-        let to: SocketAddr = format!("{REMOTE_TCP}:7000").parse().unwrap();
+        // Resolve through the test's server, then connect to the address it gave.
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.send_to(&dns_query(TELEMETRY_NAME), format!("{REMOTE_UDP}:53"))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).unwrap();
+        let answer: [u8; 4] = buf[n - 4..n].try_into().unwrap();
+        let to = SocketAddr::from((answer, 7000));
         let mut conn = TcpStream::connect_timeout(&to, Duration::from_secs(5)).unwrap();
         conn.write_all(b"telemetry upload").unwrap();
         conn.shutdown(Shutdown::Write).unwrap();
@@ -391,12 +490,15 @@ fn live_alerts_on_udp_and_tcp_within_milliseconds() {
     })
     .join()
     .unwrap();
+    dns_server.join().unwrap();
     assert_eq!(reply, b"ok");
     assert_eq!(listener.join().unwrap(), b"telemetry upload");
     let (tcp_alert, _) = wait_for(&out, Duration::from_secs(5), alert_to(REMOTE_TCP), &live);
     assert_eq!(tcp_alert["transport"], "tcp");
     assert_eq!(tcp_alert["remote"]["port"], 7000);
     assert_eq!(tcp_alert["remote"]["country"], "CN");
+    assert_eq!(tcp_alert["remote"]["hostname"], TELEMETRY_NAME);
+    assert_eq!(tcp_alert["remote"]["hostname_source"], "dns");
 
     // --duration ends the run; a high alert means exit code 1.
     let status = live.wait(Duration::from_secs(15));
@@ -404,9 +506,15 @@ fn live_alerts_on_udp_and_tcp_within_milliseconds() {
     let lines = finished_lines(&out);
     let last = lines.last().unwrap();
     assert_eq!(last["event_type"], "summary");
-    assert_eq!(last["counters"]["alerts"], 2);
+    let alerts = of_type(&lines, "alert");
+    assert_eq!(last["counters"]["alerts"], alerts.len());
+    assert!(alerts.len() >= 2);
     assert_eq!(last["inputs"][0]["name"], DUT_IFACE);
-    assert!(last["inputs"][0]["frames"].as_u64().unwrap() >= 7);
+    assert!(last["inputs"][0]["frames"].as_u64().unwrap() >= 9);
+    assert!(
+        last["inputs"][0]["drops"].is_u64(),
+        "the summary carries the kernel's drop count"
+    );
     let flows = of_type(&lines, "flow");
     let tcp_flow = flows
         .iter()
@@ -419,27 +527,71 @@ fn live_alerts_on_udp_and_tcp_within_milliseconds() {
     let stats = of_type(&lines, "stats");
     assert!(stats.len() >= 3, "stats lines: {}", stats.len());
     let final_stats = stats.last().unwrap();
-    assert!(final_stats["packets"].as_u64().unwrap() >= 7);
-    assert_eq!(final_stats["alerts"], 2);
+    assert_eq!(final_stats["packets"], last["counters"]["frames"]);
+    assert_eq!(final_stats["alerts"], alerts.len());
     assert_eq!(final_stats["interfaces"][0]["name"], DUT_IFACE);
     assert!(
         final_stats["drops"].is_u64(),
-        "AF_PACKET reports kernel drops"
+        "{backend} reports kernel drops"
     );
+
+    // The evidence file holds exactly what was captured: replayed, it raises the same alerts
+    // on the same packets.
+    let (replayed, replay_summary) = replay_alerts(std::slice::from_ref(&evidence), dir.path());
+    assert_eq!(
+        replay_summary["counters"]["frames"],
+        last["counters"]["frames"]
+    );
+    let key = |a: &Value| {
+        (
+            a["source"]["packet"].as_u64().unwrap(),
+            a["remote"]["ip"].as_str().unwrap().to_owned(),
+            a["rule"]["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let live_keys: Vec<_> = alerts.iter().map(|a| key(a)).collect();
+    let replay_keys: Vec<_> = replayed.iter().map(key).collect();
+    assert_eq!(live_keys, replay_keys);
+}
+
+#[test]
+fn live_alerts_on_udp_dns_and_tcp_within_milliseconds() {
+    for backend in backends() {
+        alerts_on_udp_dns_and_tcp(backend);
+    }
 }
 
 #[test]
 fn live_sighup_reopens_and_sigterm_writes_the_summary() {
-    let Some(lab) = Lab::new("signals") else {
+    for backend in backends() {
+        sighup_and_sigterm(backend);
+    }
+}
+
+fn sighup_and_sigterm(backend: &str) {
+    let Some(lab) = Lab::new(&format!("sig-{backend}")) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("live.jsonl");
     let rotated = dir.path().join("live.jsonl.1");
+    let evidence = dir.path().join("ev.pcapng");
+    let evidence_arg = evidence.to_str().unwrap().to_owned();
     let mut live = lab.live(
         dir.path(),
         &out,
-        &["--idle-timeout", "1", "--stats-interval", "0.5"],
+        &[
+            "--idle-timeout",
+            "1",
+            "--stats-interval",
+            "0.5",
+            "--backend",
+            backend,
+            "--write-pcap",
+            &evidence_arg,
+            "--write-pcap-size",
+            "8k",
+        ],
     );
     wait_for(&out, Duration::from_secs(10), is_stats, &live);
     let stop = Arc::new(AtomicBool::new(false));
@@ -499,11 +651,30 @@ fn live_sighup_reopens_and_sigterm_writes_the_summary() {
         summary["counters"]["alerts"].as_u64().unwrap()
     );
     println!(
-        "sent {} datagrams; {} flow records before SIGHUP, {} after",
+        "[{backend}] sent {} datagrams; {} flow records before SIGHUP, {} after",
         sent.load(Ordering::Relaxed),
         of_type(&old, "flow").len(),
         of_type(&new, "flow").len()
     );
+
+    // --write-pcap-size: several complete files, FILE then FILE.1, FILE.2, ...; together they
+    // hold every frame the run counted.
+    let mut files = vec![evidence.clone()];
+    while let Some(next) =
+        Some(dir.path().join(format!("ev.pcapng.{}", files.len()))).filter(|p| p.exists())
+    {
+        files.push(next);
+    }
+    assert!(files.len() >= 2, "rotation made {} file(s)", files.len());
+    let (_, replay_summary) = replay_alerts(&files, dir.path());
+    assert_eq!(
+        replay_summary["counters"]["frames"],
+        summary["counters"]["frames"]
+    );
+    for input in replay_summary["inputs"].as_array().unwrap() {
+        assert!(input.get("error").is_none(), "{input}");
+        assert!(input["frames"].as_u64().unwrap() > 0, "{input}");
+    }
 }
 
 #[test]
@@ -613,4 +784,438 @@ fn interfaces_lists_loopback_with_its_address() {
     )
     .unwrap();
     assert_eq!(first["loopback"], true);
+}
+
+#[cfg(feature = "libpcap")]
+#[test]
+fn live_libpcap_filter_keeps_only_matching_frames_and_refuses_bad_expressions() {
+    let Some(lab) = Lab::new("filter") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    // A bad expression: refused at start, named in the message, exit code 2.
+    let mut bad = lab.live(
+        dir.path(),
+        &out,
+        &["--backend", "libpcap", "--filter", "port nonsense-x"],
+    );
+    let status = bad.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2), "stderr: {}", bad.stderr());
+    assert!(
+        bad.stderr()
+            .contains("\"port nonsense-x\" is not a valid BPF filter expression"),
+        "{}",
+        bad.stderr()
+    );
+
+    let mut live = lab.live(
+        dir.path(),
+        &out,
+        &[
+            "--backend",
+            "libpcap",
+            "--no-immediate",
+            "--filter",
+            "not udp",
+            "--stats-interval",
+            "0.5",
+        ],
+    );
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    let listener = Lab::spawn_in(&lab.remote, || {
+        let l = TcpListener::bind(format!("{REMOTE_TCP}:7001")).unwrap();
+        let (mut conn, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"filtered out", format!("{REMOTE_UDP}:9999"))
+            .unwrap();
+        let to: SocketAddr = format!("{REMOTE_TCP}:7001").parse().unwrap();
+        let mut conn = TcpStream::connect_timeout(&to, Duration::from_secs(5)).unwrap();
+        conn.write_all(b"kept").unwrap();
+    })
+    .join()
+    .unwrap();
+    listener.join().unwrap();
+    wait_for(&out, Duration::from_secs(5), alert_to(REMOTE_TCP), &live);
+    std::thread::sleep(Duration::from_millis(200));
+    live.signal("TERM");
+    assert_eq!(live.wait(Duration::from_secs(10)).code(), Some(1));
+    let lines = finished_lines(&out);
+    assert!(
+        !lines.iter().any(|v| v["transport"] == "udp"),
+        "a UDP event passed the filter 'not udp'"
+    );
+}
+
+#[cfg(not(feature = "libpcap"))]
+#[test]
+fn live_libpcap_backend_missing_says_how_to_build_it() {
+    let out = Command::new(BIN)
+        .args(["live", "-i", "lo", "--backend", "libpcap"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("--features libpcap"), "{stderr}");
+}
+
+#[test]
+fn live_filter_needs_the_libpcap_backend() {
+    let out = Command::new(BIN)
+        .args(["live", "-i", "lo", "--filter", "udp"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("--filter needs --backend libpcap"),
+        "{stderr}"
+    );
+}
+
+/// The real user id of a process, from /proc.
+fn uid_of(pid: u32) -> Option<u32> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn live_user_drops_root_after_opening_and_keeps_capturing() {
+    let Some(lab) = Lab::new("user") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let mut live = lab.live(
+        dir.path(),
+        &out,
+        &["--user", "nobody", "--stats-interval", "0.5"],
+    );
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    let uid = uid_of(live.child.id()).expect("the process's uid");
+    assert_eq!(uid, 65534, "running as uid {uid}, not nobody");
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"after the drop", format!("{REMOTE_UDP}:9999"))
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    wait_for(&out, Duration::from_secs(5), alert_to(REMOTE_UDP), &live);
+    live.signal("TERM");
+    assert_eq!(live.wait(Duration::from_secs(10)).code(), Some(1));
+    assert_eq!(
+        finished_lines(&out).last().unwrap()["event_type"],
+        "summary"
+    );
+
+    let unknown = Command::new(BIN)
+        .args(["live", "-i", "lo", "--user", "ew-no-such-user-x"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such user"));
+}
+
+#[test]
+fn live_interface_going_down_keeps_what_was_gathered_and_exits_3() {
+    let Some(lab) = Lab::new("down") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let mut live = lab.live(dir.path(), &out, &["--stats-interval", "0.5"]);
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"before going down", format!("{REMOTE_UDP}:9999"))
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    wait_for(&out, Duration::from_secs(5), alert_to(REMOTE_UDP), &live);
+    Lab::ip_in(&lab.dut, &["link", "set", DUT_IFACE, "down"]);
+    let status = live.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(3), "stderr: {}", live.stderr());
+    assert!(
+        live.stderr()
+            .contains(&format!("interface {DUT_IFACE} went down at ")),
+        "{}",
+        live.stderr()
+    );
+    let lines = finished_lines(&out);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event_type"], "summary");
+    assert_eq!(summary["counters"]["alerts"], 1);
+    assert!(
+        summary["inputs"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("went down"),
+        "{summary}"
+    );
+    assert!(
+        of_type(&lines, "flow")
+            .iter()
+            .any(|f| f["remote"]["ip"] == REMOTE_UDP)
+    );
+}
+
+#[test]
+fn live_wait_for_interface_waits_at_start_and_after_going_down() {
+    for backend in backends() {
+        wait_for_interface(backend);
+    }
+}
+
+fn wait_for_interface(backend: &str) {
+    let Some(lab) = Lab::new(&format!("wait-{backend}")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    // Down at start: waited for, not refused.
+    Lab::ip_in(&lab.dut, &["link", "set", DUT_IFACE, "down"]);
+    let mut live = lab.live(
+        dir.path(),
+        &out,
+        &[
+            "--wait-for-interface",
+            "--backend",
+            backend,
+            "--stats-interval",
+            "0.5",
+        ],
+    );
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    std::thread::sleep(Duration::from_millis(300));
+    // Alerts are de-duplicated per remote address: each phase contacts a remote of its own.
+    let send = |lab: &Lab, to: &'static str| {
+        Lab::spawn_in(&lab.dut, move || {
+            let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+            sock.send_to(b"x", format!("{to}:9001")).unwrap();
+        })
+        .join()
+        .unwrap();
+    };
+    let until_alert = |lab: &Lab, live: &Live, to: &'static str| {
+        let start = Instant::now();
+        while read_lines(&out).iter().all(|v| !alert_to(to)(v)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no alert to {to}: {}",
+                live.stderr()
+            );
+            send(lab, to);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    Lab::ip_in(&lab.dut, &["link", "set", DUT_IFACE, "up"]);
+    // Sending until the capture is back (it looks every 250 ms).
+    until_alert(&lab, &live, REMOTE_UDP);
+    // Down and up again mid-run: the run goes on.
+    Lab::ip_in(&lab.dut, &["link", "set", DUT_IFACE, "down"]);
+    std::thread::sleep(Duration::from_millis(600));
+    Lab::ip_in(&lab.dut, &["link", "set", DUT_IFACE, "up"]);
+    until_alert(&lab, &live, REMOTE_TCP);
+    live.signal("TERM");
+    let status = live.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "stderr: {}", live.stderr());
+    let stderr = live.stderr();
+    assert!(stderr.contains("waiting for it"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("interface {DUT_IFACE} went down at ")),
+        "{stderr}"
+    );
+    let summary = finished_lines(&out).last().cloned().unwrap();
+    assert_eq!(summary["event_type"], "summary");
+    assert!(summary["inputs"][0].get("error").is_none(), "{summary}");
+}
+
+#[test]
+fn live_status_line_is_never_written_when_piped() {
+    let Some(lab) = Lab::new("status") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let mut live = lab.live_with_terminal(dir.path(), &out, &["--stats-interval", "0.5"]);
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"status", format!("{REMOTE_UDP}:9999"))
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    wait_for(&out, Duration::from_secs(5), alert_to(REMOTE_UDP), &live);
+    // Longer than the status line's period.
+    std::thread::sleep(Duration::from_millis(1200));
+    live.signal("INT");
+    assert_eq!(live.wait(Duration::from_secs(10)).code(), Some(1));
+    let stdout = fs::read_to_string(dir.path().join("stdout.txt")).unwrap();
+    let stderr = live.stderr();
+    assert!(stdout.contains("no-cn"), "the alert is shown: {stdout}");
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(
+            !text.contains('\r'),
+            "{name} has a carriage return: {text:?}"
+        );
+        assert!(
+            !text.contains("\x1b[K"),
+            "{name} has an erase-line: {text:?}"
+        );
+    }
+}
+
+#[test]
+fn live_baseline_alerts_on_a_country_the_baseline_never_saw() {
+    let Some(lab) = Lab::new("base") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The baseline: an earlier run that saw no traffic at all.
+    let base = dir.path().join("base.jsonl");
+    let mut earlier = lab.live(dir.path(), &base, &["--duration", "0.3"]);
+    assert_eq!(earlier.wait(Duration::from_secs(10)).code(), Some(0));
+    let base_arg = base.to_str().unwrap().to_owned();
+    let out = dir.path().join("live.jsonl");
+    let mut live = lab.live(
+        dir.path(),
+        &out,
+        &["--baseline", &base_arg, "--stats-interval", "0.5"],
+    );
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"new", format!("{REMOTE_UDP}:9999")).unwrap();
+    })
+    .join()
+    .unwrap();
+    let (alert, _) = wait_for(
+        &out,
+        Duration::from_secs(5),
+        |v| v["event_type"] == "alert" && v["rule"]["id"] == "baseline-new-country",
+        &live,
+    );
+    assert_eq!(alert["remote"]["country"], "CN");
+    live.signal("TERM");
+    assert_eq!(live.wait(Duration::from_secs(10)).code(), Some(1));
+}
+
+#[test]
+fn live_status_line_on_a_terminal_is_cleared_before_an_alert() {
+    let Some(lab) = Lab::new("tty") else { return };
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED live_status_line_on_a_terminal: util-linux `script` is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let typescript = dir.path().join("tty.txt");
+    // `script` runs the command on a pseudo-terminal and copies what it shows into a file.
+    let inner = format!(
+        "ip netns exec {} {BIN} live -i {DUT_IFACE} --policy {} --json {} --stats-interval 0.5 \
+         --duration 3 --color never",
+        lab.dut,
+        fixture("live.toml").display(),
+        out.display()
+    );
+    let child = Command::new("script")
+        .args(["-q", "-e", "-c", &inner])
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut live = Live {
+        child,
+        stderr: typescript.clone(),
+    };
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    // Long enough for the status line to be drawn.
+    std::thread::sleep(Duration::from_millis(1200));
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind(format!("{DUT}:0")).unwrap();
+        sock.send_to(b"tty", format!("{REMOTE_UDP}:9999")).unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(live.wait(Duration::from_secs(15)).code(), Some(1));
+    let shown = String::from_utf8_lossy(&fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        shown.contains("\r\x1b[Klive: "),
+        "no status line drawn: {shown:?}"
+    );
+    // Every line that is not the status line starts clean: the status was erased first.
+    let alert_at = shown.find("no-cn").expect("the alert on the terminal");
+    let before = &shown[..alert_at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let last_clear = before.rfind("\r\x1b[K").expect("a clear before the alert");
+    assert!(
+        !before[last_clear..].contains("live: ") || last_clear < line_start,
+        "the alert was written after the status line without clearing it: {:?}",
+        &before[line_start.min(last_clear)..]
+    );
+}
+
+#[test]
+fn live_alerts_on_ipv6_test_hosts() {
+    let Some(lab) = Lab::new("v6") else { return };
+    for ns in [&lab.dut, &lab.remote] {
+        let ok = Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c"])
+            .arg(
+                "echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; \
+                 echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6; \
+                 for d in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 0 > $d; done",
+            )
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot enable IPv6 in {ns}");
+    }
+    Lab::ip_in(
+        &lab.dut,
+        &["addr", "add", "2001:db8::10/32", "dev", DUT_IFACE, "nodad"],
+    );
+    Lab::ip_in(
+        &lab.remote,
+        &[
+            "addr",
+            "add",
+            "2001:db8:1::20/32",
+            "dev",
+            REMOTE_IFACE,
+            "nodad",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let mut live = lab.live(dir.path(), &out, &["--stats-interval", "0.5"]);
+    wait_for(&out, Duration::from_secs(10), is_stats, &live);
+    Lab::spawn_in(&lab.dut, || {
+        let sock = UdpSocket::bind("[2001:db8::10]:0").unwrap();
+        sock.send_to(b"hello over IPv6", "[2001:db8:1::20]:9999")
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    let (alert, _) = wait_for(
+        &out,
+        Duration::from_secs(5),
+        |v| v["event_type"] == "alert" && v["remote"]["ip"] == "2001:db8:1::20",
+        &live,
+    );
+    assert_eq!(alert["remote"]["country"], "CN");
+    assert_eq!(alert["device"]["ip"], "2001:db8::10");
+    assert_eq!(alert["transport"], "udp");
+    live.signal("TERM");
+    assert_eq!(live.wait(Duration::from_secs(10)).code(), Some(1));
 }

@@ -298,6 +298,16 @@ impl<W: Write> PcapngWriter<W> {
     pub fn into_inner(self) -> W {
         self.w
     }
+
+    /// The writer, borrowed (e.g. to read a byte count it keeps).
+    pub fn get_ref(&self) -> &W {
+        &self.w
+    }
+
+    /// Flushes the writer.
+    pub fn flush_inner(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
 }
 
 /// Nanoseconds to units of an if_tsresol; `None` when they do not fit in 64 bits.

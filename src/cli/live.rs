@@ -9,12 +9,16 @@
 //! Nothing here listens on a network port.
 
 mod output;
+mod status;
+mod user;
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Args;
@@ -22,14 +26,19 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use egresswatch::capture::live::{Batch, Capture, LiveConfig, LiveError, Message, wall_clock_ns};
+use egresswatch::capture::live::evidence::Evidence;
+use egresswatch::capture::live::{
+    BUFFER_MIN_BYTES, Backend, Batch, Capture, LiveConfig, LiveError, Message, SNAPLEN,
+    SNAPLEN_MIN, SOCKET_RCVBUF_BYTES, wall_clock_ns,
+};
 use egresswatch::engine::{Engine, Settings};
-use egresswatch::event::{EventSet, InterfaceStats, Rfc3339, SCHEMA_VERSION, Stats};
+use egresswatch::event::{InterfaceStats, Rfc3339, SCHEMA_VERSION, Stats};
 use egresswatch::policy::Action;
 use egresswatch::sink::{JsonLines, Sink, SinkError, write_junit};
 
-use super::{ColorChoice, FailOn, Failure, GeoipArgs, PolicyArgs, parse_fail_on, terminal_sink};
+use super::{Failure, GeoipArgs, OutputArgs, PolicyArgs, terminal_sink};
 use output::Output;
+use status::{ClearingSink, Figures, STATUS_EVERY, StatusLine};
 
 /// Batches waiting between the capture threads and the engine, at most; a full channel makes
 /// the capture threads wait, and the kernel buffers (then drops and counts) behind them.
@@ -45,7 +54,8 @@ Exit codes:
   1    an alert at or above --fail-on (default: any alert)
   2    usage, policy or GeoIP database error, an interface that does not exist or may not be
        opened (the message says how to fix it), or output that could not be written
-  3    an interface failed while capturing (what was captured before is still reported)
+  3    an interface failed, went down or disappeared while capturing (what was captured before
+       is still reported, and the summary written; --wait-for-interface waits instead)
   130  a second SIGINT (143: SIGTERM) while stopping: exited at once, without a summary";
 
 #[derive(Args, Debug)]
@@ -57,21 +67,8 @@ pub struct LiveArgs {
     pub policy: PolicyArgs,
     #[command(flatten)]
     pub geoip: GeoipArgs,
-    /// Write events as JSON lines to this file (`-` for standard output; the terminal view then
-    /// goes to standard error). Every line is flushed as it is written; SIGHUP reopens the file.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Which events to write as JSON: a comma-separated list of alert, flow, summary, dns (or
-    /// all). `stats` events are written whenever --stats-interval is not 0.
-    #[arg(long, value_name = "LIST", default_value = "alert,flow,summary", value_parser = EventSet::parse)]
-    pub events: EventSet,
-    /// Exit with code 1 when an alert at or above this severity was raised: info, low, medium,
-    /// high, critical, or never.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_fail_on)]
-    pub fail_on: FailOn,
-    /// Write a JUnit XML report (a test case per alerting rule and device) to this file at the end.
-    #[arg(long, value_name = "PATH")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Most flows held at once; the least recently active flow is evicted (and counted) beyond.
     #[arg(long, value_name = "N", default_value_t = egresswatch::flow::FLOWS_MAX_DEFAULT)]
     pub max_flows: usize,
@@ -91,15 +88,73 @@ pub struct LiveArgs {
     /// then every this many seconds; 0 turns them off.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub stats_interval: f64,
-    /// Colour the terminal view.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-    /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
+    /// Capture backend: afpacket (Linux AF_PACKET, always built) or libpcap (needs a binary built
+    /// with `--features libpcap`).
+    #[arg(long, value_name = "NAME", default_value = "afpacket", value_parser = Backend::parse)]
+    pub backend: Backend,
+    /// Capture only frames matching this BPF filter expression, e.g. 'not port 22' (libpcap
+    /// backend; compiled by libpcap, a bad expression is refused at start).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Bytes kept of each frame (longer frames are cut; their length on the wire stays right).
+    #[arg(long, value_name = "BYTES", default_value_t = SNAPLEN)]
+    pub snaplen: usize,
+    /// Kernel buffer per interface: SO_RCVBUF for afpacket, the ring size for libpcap (suffixes
+    /// k, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value_t = SOCKET_RCVBUF_BYTES as u64, value_parser = parse_size)]
+    pub buffer_size: u64,
+    /// Keep every captured frame in this pcapng file as evidence (an interface block per -i;
+    /// alerts' `source.packet` is the frame's number in it).
+    #[arg(long, value_name = "FILE")]
+    pub write_pcap: Option<PathBuf>,
+    /// Start a new evidence file (FILE.1, FILE.2, ...) once the current one reaches this size
+    /// (suffixes k, M, G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "write_pcap")]
+    pub write_pcap_size: Option<u64>,
+    /// Drop to this user (and its groups) once every interface and output file is open.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// An interface that is missing or down (at start, or later) is waited for instead of
+    /// ending the run.
     #[arg(long)]
-    pub no_terminal: bool,
+    pub wait_for_interface: bool,
+    /// No live status line on standard error (it is only drawn when that is a terminal).
+    #[arg(long)]
+    pub no_status: bool,
+    /// libpcap backend: no immediate mode. libpcap then packs frames densely into its buffer and
+    /// hands a block over when it is full or 1 ms old: far fewer drops at high packet rates, a
+    /// few milliseconds more delay.
+    #[arg(long)]
+    pub no_immediate: bool,
     // Caps (flood helper): one grouped block.
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
+}
+
+/// Largest size `--buffer-size` and `--write-pcap-size` take (1 TiB).
+const SIZE_MAX: u64 = 1 << 40;
+
+/// A byte count with an optional k, M or G suffix (powers of 1024; `B`/`iB` may follow).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (a number, with k, M or G after it)"))?;
+    match n.checked_shl(shift) {
+        Some(v) if v > 0 && v <= SIZE_MAX && v >> shift == n => Ok(v),
+        _ => Err(format!("{text:?}: a size must be between 1 byte and 1 TiB")),
+    }
 }
 
 /// A positive, finite number of seconds.
@@ -158,16 +213,52 @@ struct Live<'a> {
     max_packets: Option<u64>,
     processed: u64,
     outcome: Outcome,
+    /// `--write-pcap`: written by the capture threads.
+    evidence: Option<Arc<Mutex<Evidence>>>,
+    status: status::Shared,
 }
 
 impl Live<'_> {
+    /// Redraws the status line (when it is on).
+    fn draw_status(&mut self) {
+        let e = self.engine.live_stats();
+        let figures = Figures {
+            packets: e.frames,
+            flows_active: e.flows_active,
+            drops: self
+                .counters
+                .iter()
+                .filter_map(|c| c.drops)
+                .reduce(u64::saturating_add),
+            alerts: e.alerts,
+        };
+        if let Ok(mut s) = self.status.try_borrow_mut() {
+            s.draw(&figures);
+        }
+    }
+
+    /// Flushes the evidence file before an immediate exit, so it ends with a whole block.
+    fn flush_evidence(&self) {
+        if let Some(ev) = &self.evidence {
+            let _ = ev.lock().unwrap_or_else(PoisonError::into_inner).finish();
+        }
+    }
+
+    /// Clears the status line before a log message.
+    fn clear_status(&self) {
+        if let Ok(mut s) = self.status.try_borrow_mut() {
+            s.clear();
+        }
+    }
+
     /// Runs a batch through the engine.
     fn batch(&mut self, batch: &Batch) -> Result<(), Failure> {
         let Some(c) = self.counters.get_mut(usize::from(batch.source)) else {
             return Ok(());
         };
-        if batch.kernel_drops.is_some() {
-            c.drops = batch.kernel_drops;
+        if let Some(d) = batch.kernel_drops {
+            c.drops = Some(d);
+            self.engine.input_drops(usize::from(batch.source), d);
         }
         for frame in batch.frames() {
             if self.outcome.broken_pipe || self.max_packets.is_some_and(|m| self.processed >= m) {
@@ -312,21 +403,79 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     }
     let policy = args.policy.load()?;
     let resolver = args.geoip.open()?;
+    let baseline = match &args.output.baseline {
+        Some(path) => Some(egresswatch::routes::Baseline::from_file(path)?),
+        None => None,
+    };
     let settings = Settings {
         max_flows: args.max_flows.max(1),
         idle_timeout_ns: i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX),
         caps: args.limits.caps(),
     };
+    if !args.backend.built() {
+        return Err(open_failure(LiveError::BackendUnavailable));
+    }
+    if args.filter.is_some() && args.backend != Backend::Libpcap {
+        return Err(Failure::Usage(
+            "--filter needs --backend libpcap (BPF expressions are compiled by libpcap)".to_owned(),
+        ));
+    }
+    if !(SNAPLEN_MIN..=SNAPLEN).contains(&args.snaplen) {
+        return Err(Failure::Usage(format!(
+            "--snaplen must be between {SNAPLEN_MIN} and {SNAPLEN} bytes, not {}",
+            args.snaplen
+        )));
+    }
+    if args.buffer_size < BUFFER_MIN_BYTES as u64 || args.buffer_size > i32::MAX as u64 {
+        return Err(Failure::Usage(format!(
+            "--buffer-size must be between {} KiB and 2 GiB",
+            BUFFER_MIN_BYTES >> 10
+        )));
+    }
+    let user = args
+        .user
+        .as_deref()
+        .map(user::lookup)
+        .transpose()
+        .map_err(Failure::Usage)?;
     // Open every interface before writing anything: a refusal leaves no empty output behind.
     let config = LiveConfig {
         promiscuous: !args.no_promisc,
+        backend: args.backend,
+        snaplen: args.snaplen,
+        buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
+        filter: args.filter.clone(),
+        wait_for_interface: args.wait_for_interface,
+        immediate: !args.no_immediate,
     };
     let mut captures = Vec::with_capacity(args.interfaces.len());
     for (i, name) in args.interfaces.iter().enumerate() {
         let source = u16::try_from(i).unwrap_or(u16::MAX);
-        captures.push(Capture::open(name, source, config).map_err(open_failure)?);
+        captures.push(Capture::open(name, source, &config).map_err(open_failure)?);
     }
-    let output = match &args.json {
+    let evidence = match &args.write_pcap {
+        Some(path) => {
+            let interfaces = captures
+                .iter()
+                .map(|c| {
+                    (
+                        c.link_type(),
+                        u32::try_from(args.snaplen).unwrap_or(u32::MAX),
+                    )
+                })
+                .collect();
+            let ev =
+                Evidence::create(path, interfaces, args.write_pcap_size).map_err(|source| {
+                    SinkError {
+                        name: path.display().to_string(),
+                        source,
+                    }
+                })?;
+            Some(Arc::new(Mutex::new(ev)))
+        }
+        None => None,
+    };
+    let output = match &args.output.json {
         Some(p) if p.as_os_str() == "-" => Some(Output::stdout()),
         Some(p) => Some(Output::create(p)?),
         None => None,
@@ -336,17 +485,25 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         sinks.push(Box::new(JsonLines::new(
             out.clone(),
             out.name().to_owned(),
-            args.events,
+            args.output.events,
             true,
         )));
     }
-    if !args.no_terminal {
-        let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
-        sinks.push(terminal_sink(
-            args.color,
-            args.events.alert || args.json.is_some(),
-            json_to_stdout,
-        ));
+    let status = StatusLine::new(!args.output.no_terminal && !args.no_status);
+    if !args.output.no_terminal {
+        let json_to_stdout = args
+            .output
+            .json
+            .as_ref()
+            .is_some_and(|p| p.as_os_str() == "-");
+        sinks.push(Box::new(ClearingSink {
+            inner: terminal_sink(
+                args.output.color,
+                args.output.events.alert || args.output.json.is_some(),
+                json_to_stdout,
+            ),
+            status: Rc::clone(&status),
+        }));
     }
     let alert_rules: Vec<String> = policy
         .rules()
@@ -358,11 +515,25 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     let engine = Engine::new(policy, resolver, &settings, names.clone(), sinks)
         .with_source_kind("interface");
     // `--events dns` means the same as in replay: one event per DNS answer a device receives.
-    let engine = if args.events.dns && args.json.is_some() {
+    let engine = if args.output.events.dns && args.output.json.is_some() {
         engine.with_dns_events()
     } else {
         engine
     };
+    let engine = match baseline {
+        Some(baseline) => engine.with_baseline(baseline),
+        None => engine,
+    };
+    // Every capture handle and output file is open: give up root now, before any thread starts.
+    if let Some(user) = &user {
+        user::drop_to(user).map_err(Failure::Usage)?;
+        tracing::info!(
+            "running as user {} (uid {}, gid {})",
+            user.name,
+            user.uid,
+            user.gid
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -379,8 +550,15 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         outcome: Outcome::default(),
         geoip_stamps: file_stamps(&args.geoip),
         geoip: args.geoip.clone(),
+        evidence,
+        status,
     };
     runtime.block_on(drive(&mut live, captures, duration, stats_every))?;
+    let drops: u64 = live.counters.iter().filter_map(|c| c.drops).sum();
+    let evidence_result = live
+        .evidence
+        .as_ref()
+        .map(|e| e.lock().unwrap_or_else(PoisonError::into_inner).finish());
     let Live {
         engine, outcome, ..
     } = live;
@@ -392,17 +570,29 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     if outcome.broken_pipe {
         return Ok(0);
     }
-    if let Some(path) = &args.junit {
+    if let Some(path) = &args.output.junit {
         let xml = write_junit(&report.summary, &alert_rules);
         let name = path.display().to_string();
         File::create(path)
             .and_then(|mut f| f.write_all(xml.as_bytes()).and_then(|()| f.flush()))
             .map_err(|source| SinkError { name, source })?;
     }
+    if drops > 0 {
+        eprintln!(
+            "WARNING: {drops} packet(s) were DROPPED by the kernel and never seen: this run's \
+             results are incomplete (see `drops` in the summary's inputs; a larger --buffer-size \
+             or --backend libpcap may help)"
+        );
+    }
+    if let Some(Err(e)) = evidence_result {
+        return Err(Failure::Usage(format!(
+            "--write-pcap: the evidence file could not be written: {e}"
+        )));
+    }
     if outcome.capture_failed {
         return Ok(3);
     }
-    let failed = args.fail_on.failed(report.max_severity);
+    let failed = args.output.fail_on.failed(report.max_severity);
     Ok(u8::from(failed))
 }
 
@@ -431,7 +621,16 @@ async fn drive(
             capture.name(),
             capture.link_type().0
         );
-        match capture.spawn(Arc::clone(&live.stop), move |m| tx.blocking_send(m).is_ok()) {
+        let evidence = live.evidence.clone();
+        let deliver = move |m: Message| {
+            if let (Some(ev), Message::Batch(batch)) = (&evidence, &m) {
+                ev.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .write(batch);
+            }
+            tx.blocking_send(m).is_ok()
+        };
+        match capture.spawn(Arc::clone(&live.stop), deliver) {
             Ok(handle) => threads.push(handle),
             Err(e) => {
                 live.stop.store(true, Ordering::Relaxed);
@@ -451,6 +650,9 @@ async fn drive(
     stats_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut expiry = tokio::time::interval_at(Instant::now() + EXPIRY_TICK, EXPIRY_TICK);
     expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let status_on = live.status.borrow().enabled();
+    let mut status_timer = tokio::time::interval(STATUS_EVERY);
+    status_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let deadline = tokio::time::sleep(duration.unwrap_or(far));
     tokio::pin!(deadline);
     let mut stopping = false;
@@ -460,24 +662,35 @@ async fn drive(
             message = rx.recv() => match message {
                 Some(Message::Batch(batch)) => live.batch(&batch)?,
                 Some(Message::Failed { source, error }) => {
-                    tracing::error!("{error}");
+                    live.clear_status();
+                    tracing::error!("{error}; stopping");
                     live.engine.input_error(usize::from(source), error.to_string());
                     live.outcome.capture_failed = true;
+                    // What every interface captured so far is drained and reported.
+                    live.stop.store(true, Ordering::Relaxed);
+                }
+                Some(Message::Notice { text, .. }) => {
+                    live.clear_status();
+                    tracing::warn!("{text}");
                 }
                 None => break,
             },
             _ = sigint.recv() => {
                 if stopping {
+                    live.flush_evidence();
                     std::process::exit(130);
                 }
+                live.clear_status();
                 tracing::info!("SIGINT: stopping (again to exit at once)");
                 stopping = true;
                 live.stop.store(true, Ordering::Relaxed);
             }
             _ = sigterm.recv() => {
                 if stopping {
+                    live.flush_evidence();
                     std::process::exit(143);
                 }
+                live.clear_status();
                 tracing::info!("SIGTERM: stopping");
                 stopping = true;
                 live.stop.store(true, Ordering::Relaxed);
@@ -493,8 +706,10 @@ async fn drive(
                 }
             }
             _ = expiry.tick() => live.tick()?,
+            _ = status_timer.tick(), if status_on => live.draw_status(),
             _ = stats_timer.tick(), if stats_every.is_some() => live.stats()?,
             () = &mut deadline, if duration.is_some() && !stopping => {
+                live.clear_status();
                 tracing::info!("--duration reached: stopping");
                 stopping = true;
                 live.stop.store(true, Ordering::Relaxed);
@@ -504,6 +719,7 @@ async fn drive(
             stopping = true;
         }
     }
+    live.clear_status();
     for handle in threads {
         if handle.join().is_err() {
             tracing::error!("a capture thread panicked");
@@ -515,4 +731,21 @@ async fn drive(
         live.stats()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_nonsense() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("8k"), Ok(8 << 10));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("100MB"), Ok(100 << 20));
+        for bad in ["", "0", "-1", "12x", "M", "2000G", "99999999999999999999"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -7,6 +7,8 @@ pub mod geoip;
 pub mod interfaces;
 pub mod limits;
 pub mod live;
+mod output_args;
+pub use output_args::OutputArgs;
 pub mod lookup;
 pub mod policy;
 pub mod replay;
@@ -68,8 +70,9 @@ pub enum Command {
     /// Analyse capture files (pcap, pcapng, gzip; `-` for standard input).
     #[command(after_help = EXIT_CODES)]
     Replay(replay::ReplayArgs),
-    /// Capture live on network interfaces beside a device under test (Linux AF_PACKET; needs
-    /// root or CAP_NET_RAW). Stops on SIGINT/SIGTERM, --duration or --max-packets.
+    /// Capture live on network interfaces beside a device under test (Linux AF_PACKET, or libpcap
+    /// in a build with `--features libpcap`; needs root or CAP_NET_RAW). Stops on SIGINT/SIGTERM,
+    /// --duration or --max-packets.
     #[command(after_help = live::LIVE_EXIT_CODES)]
     Live(live::LiveArgs),
     /// List the network interfaces `live` can capture on, with their state and addresses.

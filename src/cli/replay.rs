@@ -12,7 +12,7 @@ use egresswatch::event::EventSet;
 use egresswatch::policy::Action;
 use egresswatch::sink::{JsonLines, Sink, SinkError, write_junit};
 
-use super::{ColorChoice, FailOn, Failure, GeoipArgs, PolicyArgs, parse_fail_on, terminal_sink};
+use super::{Failure, GeoipArgs, OutputArgs, PolicyArgs, terminal_sink};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -24,39 +24,14 @@ pub struct ReplayArgs {
     pub policy: PolicyArgs,
     #[command(flatten)]
     pub geoip: GeoipArgs,
-    /// Write events as JSON lines to this file (`-` for standard output; the terminal view then
-    /// goes to standard error).
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Which events to write as JSON: a comma-separated list of alert, flow, summary, dns (or
-    /// all). `dns` writes one event per question of each DNS response a device receives.
-    #[arg(long, value_name = "LIST", default_value = "alert,flow,summary", value_parser = EventSet::parse)]
-    pub events: EventSet,
-    /// Exit with code 1 when an alert at or above this severity was raised: info, low, medium,
-    /// high, critical, or never.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_fail_on)]
-    pub fail_on: FailOn,
-    /// Compare with an earlier run: the JSON output (or summary) of a previous `replay --json`.
-    /// Alerts on every country the baseline never saw a device send to (baseline-new-country)
-    /// and on every name served from a country the baseline did not see it served from
-    /// (baseline-name-moved). This is how a CI job compares firmware 1.3 with 1.2.
-    #[arg(long, value_name = "FILE")]
-    pub baseline: Option<PathBuf>,
-    /// Write a JUnit XML report (a test case per alerting rule and device) to this file.
-    #[arg(long, value_name = "PATH")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Most flows held at once; the least recently active flow is evicted (and counted) beyond.
     #[arg(long, value_name = "N", default_value_t = egresswatch::flow::FLOWS_MAX_DEFAULT)]
     pub max_flows: usize,
     /// A flow with no packet for this many seconds of packet time ends.
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub idle_timeout: f64,
-    /// Colour the terminal view.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-    /// No terminal view (alert lines and summary table); JSON and JUnit output are unaffected.
-    #[arg(long)]
-    pub no_terminal: bool,
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
     /// Threads: 1 reads and analyses on one thread; 2 reads the captures (file, gzip, records)
@@ -128,7 +103,7 @@ fn json_sink(path: &PathBuf, events: EventSet) -> Result<Box<dyn Sink>, Failure>
 pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     let policy = args.policy.load()?;
     let resolver = args.geoip.open()?;
-    let baseline = match &args.baseline {
+    let baseline = match &args.output.baseline {
         Some(path) => Some(egresswatch::routes::Baseline::from_file(path)?),
         None => None,
     };
@@ -155,15 +130,19 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
                 .join(", "),
         ));
     }
-    let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let json_to_stdout = args
+        .output
+        .json
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == "-");
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if let Some(path) = &args.json {
-        sinks.push(json_sink(path, args.events)?);
+    if let Some(path) = &args.output.json {
+        sinks.push(json_sink(path, args.output.events)?);
     }
-    if !args.no_terminal {
+    if !args.output.no_terminal {
         sinks.push(terminal_sink(
-            args.color,
-            args.events.alert || args.json.is_some(),
+            args.output.color,
+            args.output.events.alert || args.output.json.is_some(),
             json_to_stdout,
         ));
     }
@@ -176,7 +155,7 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     let names = replay.input_names().to_vec();
     let mut replay = Frames::new(replay, &args.inputs, args.threads)?;
     let mut engine = Engine::new(policy, resolver, &settings, names.clone(), sinks);
-    if args.events.dns && args.json.is_some() {
+    if args.output.events.dns && args.output.json.is_some() {
         engine = engine.with_dns_events();
     }
     if let Some(baseline) = baseline {
@@ -214,7 +193,7 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
         Err(e) if e.is_broken_pipe() || broken_pipe => return Ok(0),
         Err(e) => return Err(e.into()),
     };
-    if let Some(path) = &args.junit {
+    if let Some(path) = &args.output.junit {
         let xml = write_junit(&report.summary, &alert_rules);
         let name = path.display().to_string();
         File::create(path)
@@ -224,6 +203,6 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     if damaged {
         return Ok(3);
     }
-    let failed = args.fail_on.failed(report.max_severity);
+    let failed = args.output.fail_on.failed(report.max_severity);
     Ok(u8::from(failed))
 }

@@ -371,6 +371,9 @@ pub struct InputSummary {
     pub frames: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Live capture: frames the kernel (or libpcap) dropped on this interface; absent in replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops: Option<u64>,
 }
 
 /// Counters of the run.
