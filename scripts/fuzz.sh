@@ -14,7 +14,7 @@
 # Environment: SHARED (default ../shared), FUZZ_LOG_DIR (default fuzz/logs), FUZZ_TOOLCHAIN.
 set -euo pipefail
 
-ALL_TARGETS=(capture_file decode dns tls http quic policy geoip_open engine)
+ALL_TARGETS=(capture_file decode dns tls http quic policy geoip_open engine reroute)
 
 seconds=60
 jobs=$(( $(nproc 2>/dev/null || echo 1) >= 2 ? 2 : 1 ))
@@ -53,7 +53,7 @@ max_len() {
     decode) echo 4097 ;;
     quic) echo 12288 ;;
     tls | policy) echo 8192 ;;
-    dns | http) echo 4096 ;;
+    dns | http | reroute) echo 4096 ;;
     esac
 }
 

@@ -54,6 +54,11 @@ impl Corpus {
     }
 }
 
+/// The ports of the `reroute` target, in its order (fuzz_targets/reroute.rs).
+const REROUTE_PORTS: [u16; 14] = [
+    500, 4500, 123, 514, 161, 162, 830, 7547, 1883, 5683, 53, 853, 1080, 443,
+];
+
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -127,6 +132,16 @@ fn from_capture(path: &Path, corpus: &mut Corpus, hellos: &mut Vec<Vec<u8>>) {
             continue;
         }
         let ports = [p.src_port, p.dst_port];
+        // reroute: a head byte naming the port (its index in the target's list) and TCP.
+        if let Some(i) = REROUTE_PORTS.iter().position(|x| ports.contains(x))
+            && matches!(p.transport, Transport::Tcp | Transport::Udp)
+            && take("reroute")
+        {
+            let tcp = if p.transport == Transport::Tcp { 0x80 } else { 0 };
+            let mut seed = vec![i as u8 | tcp];
+            seed.extend_from_slice(payload);
+            corpus.add("reroute", &seed);
+        }
         match p.transport {
             Transport::Udp => {
                 if ports.iter().any(|&x| matches!(x, 53 | 5353 | 5355)) && take("dns") {
