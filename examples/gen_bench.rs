@@ -374,7 +374,7 @@ fn next_packet(rng: &mut Rng, out: &mut Out, f: &mut FlowSpec, t: i64, pool: &Po
             let id = (f.seq_out as u16).wrapping_add((n / 2) as u16);
             let name = f.sni;
             let aaaa = n % 4 >= 2;
-            let payload = if n % 2 == 0 {
+            let payload = if n.is_multiple_of(2) {
                 dns(id, name, aaaa, &[])
             } else {
                 let k = rng.range(1, 4) as usize;
@@ -383,7 +383,7 @@ fn next_packet(rng: &mut Rng, out: &mut Out, f: &mut FlowSpec, t: i64, pool: &Po
                     .collect();
                 dns(id, name, aaaa, &answers)
             };
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 out.frame(t, f.mac, GATEWAY, f.vlan, &craft::udp(d, r, &payload));
             } else {
                 out.frame(t, GATEWAY, f.mac, f.vlan, &craft::udp(r, d, &payload));

@@ -516,7 +516,7 @@ pub fn geneve(
     payload: &[u8],
 ) -> Vec<u8> {
     assert!(
-        options.len() % 4 == 0 && options.len() <= 252,
+        options.len().is_multiple_of(4) && options.len() <= 252,
         "GENEVE options come in 4-byte words, at most 63"
     );
     let mut d = Vec::with_capacity(8 + options.len() + payload.len());

@@ -629,13 +629,13 @@ impl Core<'_> {
             .0
             .map_or_else(|| "address unknown".to_owned(), |ip| ip.to_string());
         let name = flow.ann.insight.hostname.as_ref().map(|h| h.name.clone());
-        if let Some(name) = &name {
-            if let Some(earlier) = self.routes.observe(flow.device.ip, name, country) {
-                let reason = format!(
-                    "{who} reached {name} in {country} ({remote}); earlier in this run it was served from {earlier}"
-                );
-                self.raise_builtin(flow, NAME_REROUTED, Severity::Medium, reason, ts_ns, source)?;
-            }
+        if let Some(name) = &name
+            && let Some(earlier) = self.routes.observe(flow.device.ip, name, country)
+        {
+            let reason = format!(
+                "{who} reached {name} in {country} ({remote}); earlier in this run it was served from {earlier}"
+            );
+            self.raise_builtin(flow, NAME_REROUTED, Severity::Medium, reason, ts_ns, source)?;
         }
         let Some(baseline) = &self.baseline else {
             return Ok(());
@@ -650,15 +650,15 @@ impl Core<'_> {
                 ),
             ));
         }
-        if let Some(name) = &name {
-            if let Some(before) = baseline.name_moved(&key, name, country) {
-                found.push((
+        if let Some(name) = &name
+            && let Some(before) = baseline.name_moved(&key, name, country)
+        {
+            found.push((
                     BASELINE_NAME_MOVED,
                     format!(
                         "{who} reached {name} in {country} ({remote}); in the baseline it was served from {before}"
                     ),
                 ));
-            }
         }
         for (id, reason) in found {
             self.raise_builtin(flow, id, Severity::High, reason, ts_ns, source)?;
@@ -1307,17 +1307,17 @@ impl Core<'_> {
         ts_ns: i64,
         source: (u16, u64),
     ) -> Result<(), SinkError> {
-        if !flow.ann.proxy_done {
-            if let Some(t) = flow.ann.insight.proxy.clone() {
-                flow.ann.proxy_done = true;
-                self.apply_proxy(flow, *t, ts_ns);
-            }
+        if !flow.ann.proxy_done
+            && let Some(t) = flow.ann.insight.proxy.clone()
+        {
+            flow.ann.proxy_done = true;
+            self.apply_proxy(flow, *t, ts_ns);
         }
-        if !flow.ann.redirect_done {
-            if let Some(r) = flow.ann.insight.redirect.clone() {
-                flow.ann.redirect_done = true;
-                self.judge_redirect(flow, *r, ts_ns, source)?;
-            }
+        if !flow.ann.redirect_done
+            && let Some(r) = flow.ann.insight.redirect.clone()
+        {
+            flow.ann.redirect_done = true;
+            self.judge_redirect(flow, *r, ts_ns, source)?;
         }
         // A name learned now (an HTTP Host) may be a redirect target.
         self.follow_redirect(flow, ts_ns);
@@ -1338,11 +1338,12 @@ impl Core<'_> {
             Some(Arc::from(flow.remote.ip.to_string())),
         ];
         for name in names.into_iter().flatten() {
-            if let Some((via, at)) = self.redirects.get(&(device, name)) {
-                if ts_ns.saturating_sub(*at) <= REDIRECT_FOLLOW_NS && via.ip != flow.remote.ip {
-                    flow.ann.via = Some(via.clone());
-                    return;
-                }
+            if let Some((via, at)) = self.redirects.get(&(device, name))
+                && ts_ns.saturating_sub(*at) <= REDIRECT_FOLLOW_NS
+                && via.ip != flow.remote.ip
+            {
+                flow.ann.via = Some(via.clone());
+                return;
             }
         }
     }

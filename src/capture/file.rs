@@ -549,10 +549,10 @@ impl Replay {
         let Some(input) = self.inputs.get_mut(i) else {
             return Ok(());
         };
-        if input.advance(&mut self.stats)? {
-            if let Some(record) = &input.pending {
-                self.heap.push(Reverse((record.ts_ns, i)));
-            }
+        if input.advance(&mut self.stats)?
+            && let Some(record) = &input.pending
+        {
+            self.heap.push(Reverse((record.ts_ns, i)));
         }
         Ok(())
     }

@@ -643,14 +643,12 @@ impl Capture {
                     return;
                 }
             }
-            if idle {
-                if let Some(reader) = &self.reader {
-                    if let Err(e) = reader.wait(READ_TIMEOUT) {
-                        if e.kind() != io::ErrorKind::Interrupted {
-                            tracing::debug!("poll on {}: {e}", self.name);
-                        }
-                    }
-                }
+            if idle
+                && let Some(reader) = &self.reader
+                && let Err(e) = reader.wait(READ_TIMEOUT)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                tracing::debug!("poll on {}: {e}", self.name);
             }
         }
     }

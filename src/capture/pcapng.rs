@@ -210,7 +210,7 @@ impl PcapngReader {
                 RECORD_MAX_BYTES >> 20
             )));
         }
-        if len < BLOCK_MIN_LEN || len % 4 != 0 {
+        if len < BLOCK_MIN_LEN || !len.is_multiple_of(4) {
             return Err(damaged(format!(
                 "block at offset {offset} (type {block_type:#x}) has total length {total_len}; \
                  it must be a multiple of 4 and at least {BLOCK_MIN_LEN}"

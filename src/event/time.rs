@@ -50,7 +50,7 @@ impl Rfc3339 {
         buf[16] = b':';
         digits(&mut buf[17..19], rem % 60);
         buf[19] = b'.';
-        let end = if nanos % 1000 == 0 {
+        let end = if nanos.is_multiple_of(1000) {
             digits(&mut buf[20..26], nanos / 1000);
             26
         } else {

@@ -66,10 +66,10 @@ impl OverrideTable {
                     levels.len() - 1
                 }
             };
-            if let Some((_, map)) = levels.get_mut(position) {
-                if map.insert(net.network(), answer).is_none() {
-                    table.len += 1;
-                }
+            if let Some((_, map)) = levels.get_mut(position)
+                && map.insert(net.network(), answer).is_none()
+            {
+                table.len += 1;
             }
         }
         table

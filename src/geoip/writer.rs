@@ -365,15 +365,14 @@ impl MmdbWriter {
             for child in node_at(&nodes, old) {
                 if let Child::Node(n) = child {
                     let index = usize::try_from(n).unwrap_or(usize::MAX);
-                    if let Some(slot) = number.get_mut(index) {
-                        if *slot == u32::MAX {
-                            *slot = u32::try_from(order.len()).map_err(|_| {
-                                WriterError::TooManyNodes {
-                                    max: WRITER_MAX_NODES,
-                                }
+                    if let Some(slot) = number.get_mut(index)
+                        && *slot == u32::MAX
+                    {
+                        *slot =
+                            u32::try_from(order.len()).map_err(|_| WriterError::TooManyNodes {
+                                max: WRITER_MAX_NODES,
                             })?;
-                            order.push(n);
-                        }
+                        order.push(n);
                     }
                 }
             }

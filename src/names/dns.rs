@@ -478,13 +478,13 @@ impl DnsTcpReassembler {
             let (head, rest) = segment.split_at(take);
             self.buf.extend_from_slice(head);
             segment = rest;
-            if let Some(len) = be16(&self.buf, 0) {
-                if self.buf.len() == 2 + usize::from(len) {
-                    let buf = std::mem::take(&mut self.buf);
-                    self.emit(buf.get(2..).unwrap_or(&[]), &mut each);
-                    self.buf = buf;
-                    self.buf.clear();
-                }
+            if let Some(len) = be16(&self.buf, 0)
+                && self.buf.len() == 2 + usize::from(len)
+            {
+                let buf = std::mem::take(&mut self.buf);
+                self.emit(buf.get(2..).unwrap_or(&[]), &mut each);
+                self.buf = buf;
+                self.buf.clear();
             }
         }
     }

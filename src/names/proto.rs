@@ -148,7 +148,7 @@ pub fn wireguard(b: &[u8]) -> bool {
         1 => b.len() == 148,
         2 => b.len() == 92,
         3 => b.len() == 64,
-        4 => b.len() >= 32 && b.len() % 16 == 0,
+        4 => b.len() >= 32 && b.len().is_multiple_of(16),
         _ => false,
     }
 }

@@ -659,10 +659,10 @@ impl QuicInitialAssembler {
             let hdr = match long_header(rest) {
                 Ok(h) => h,
                 Err(e) => {
-                    if matches!(e, QuicError::UnsupportedVersion(_)) {
-                        if let Some(done) = self.examine() {
-                            return Some(done);
-                        }
+                    if matches!(e, QuicError::UnsupportedVersion(_))
+                        && let Some(done) = self.examine()
+                    {
+                        return Some(done);
                     }
                     self.skip(e);
                     break;

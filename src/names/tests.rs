@@ -216,7 +216,11 @@ fn clean_name_lowercases_escapes_and_cuts() {
     // An escape sequence is never split by the cut.
     let esc = clean_name(&[0u8; 100]);
     assert!(esc.chars().count() <= NAME_MAX_CHARS);
-    assert!(esc.trim_end_matches(TRUNCATION_MARKER).len() % 4 == 0);
+    assert!(
+        esc.trim_end_matches(TRUNCATION_MARKER)
+            .len()
+            .is_multiple_of(4)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

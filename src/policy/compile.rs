@@ -1254,12 +1254,11 @@ fn compile_via(
     c: &mut Conditions,
 ) -> Result<(), PolicyError> {
     c.via = r.via.as_ref().map(|b| *b.get_ref());
-    if let Some(v) = &r.via {
-        if !*v.get_ref()
-            && (r.via_kinds.is_some() || r.via_countries.is_some() || r.not_via_countries.is_some())
-        {
-            return Err(src.at(v, "via = false cannot be combined with via_kinds, via_countries or not_via_countries (those only match a flow that went through something): write a separate rule"));
-        }
+    if let Some(v) = &r.via
+        && !*v.get_ref()
+        && (r.via_kinds.is_some() || r.via_countries.is_some() || r.not_via_countries.is_some())
+    {
+        return Err(src.at(v, "via = false cannot be combined with via_kinds, via_countries or not_via_countries (those only match a flow that went through something): write a separate rule"));
     }
     if let Some(l) = &r.via_kinds {
         nonempty(src, "via_kinds", l)?;

@@ -166,13 +166,13 @@ impl Evidence {
 
     /// Flushes what is buffered; returns the first error of the run, if any.
     pub fn finish(&mut self) -> Result<(), String> {
-        if self.error.is_none() {
-            if let Err(e) = self.flush() {
-                self.error = Some(format!(
-                    "{}: {e}",
-                    Self::path_of(&self.base, self.files.saturating_sub(1)).display()
-                ));
-            }
+        if self.error.is_none()
+            && let Err(e) = self.flush()
+        {
+            self.error = Some(format!(
+                "{}: {e}",
+                Self::path_of(&self.base, self.files.saturating_sub(1)).display()
+            ));
         }
         self.error.clone().map_or(Ok(()), Err)
     }

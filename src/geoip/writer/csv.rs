@@ -218,10 +218,11 @@ impl Columns {
         let has_registered = positions
             .iter()
             .any(|(f, _)| *f == Field::RegisteredCountry);
-        if layout.accepts(Field::RegisteredCountry) && !has_registered {
-            if let Some(&(_, i)) = positions.iter().find(|(f, _)| *f == Field::Country) {
-                positions.push((Field::RegisteredCountry, i));
-            }
+        if layout.accepts(Field::RegisteredCountry)
+            && !has_registered
+            && let Some(&(_, i)) = positions.iter().find(|(f, _)| *f == Field::Country)
+        {
+            positions.push((Field::RegisteredCountry, i));
         }
         positions
     }
