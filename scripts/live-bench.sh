@@ -6,8 +6,8 @@
 # (the veth's rx_dropped), CPU of the egresswatch process, and alert latency (median, p99).
 #
 #   sudo scripts/live-bench.sh                 # 50k, 100k, 200k packets/s, 5 s each, both backends
-#                                              # (libpcap-noimm: libpcap with --no-immediate;
-#                                              # also known: libpcap-snap2k, immediate with --snaplen 2048)
+#                                              # (libpcap: block buffering, the default;
+#                                              # libpcap-imm: --immediate; libpcap-snap2k: --immediate --snaplen 2048)
 #   sudo scripts/live-bench.sh --seconds 3 --rates "50000 200000" --backends libpcap
 #
 # Needs root, iproute2, tcpreplay and python3 (installed with apt-get when missing). Every address
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=5
 RATES="50000 100000 200000"
-BACKENDS="afpacket libpcap libpcap-noimm"
+BACKENDS="afpacket libpcap libpcap-imm"
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) SECONDS_PER_RUN="$2"; shift 2 ;;
@@ -134,8 +134,8 @@ for backend in $BACKENDS; do
         json=$OUT/live-$backend-$rate.jsonl
         rm -f "$json" "$json.ready"
         case "$backend" in
-            libpcap-noimm) flags="--backend libpcap --no-immediate" ;;
-            libpcap-snap2k) flags="--backend libpcap --snaplen 2048" ;;
+            libpcap-imm) flags="--backend libpcap --immediate" ;;
+            libpcap-snap2k) flags="--backend libpcap --immediate --snaplen 2048" ;;
             *) flags="--backend $backend" ;;
         esac
         # shellcheck disable=SC2086

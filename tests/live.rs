@@ -815,7 +815,7 @@ fn live_libpcap_filter_keeps_only_matching_frames_and_refuses_bad_expressions() 
         &[
             "--backend",
             "libpcap",
-            "--no-immediate",
+            "--immediate",
             "--filter",
             "not udp",
             "--stats-interval",

@@ -121,11 +121,12 @@ pub struct LiveArgs {
     /// No live status line on standard error (it is only drawn when that is a terminal).
     #[arg(long)]
     pub no_status: bool,
-    /// libpcap backend: no immediate mode. libpcap then packs frames densely into its buffer and
-    /// hands a block over when it is full or 1 ms old: far fewer drops at high packet rates, a
-    /// few milliseconds more delay.
+    /// libpcap backend: immediate mode (each frame readable as soon as the kernel has it, in a
+    /// ring of fixed, frame-sized slots). By default libpcap packs frames densely into blocks
+    /// handed over when full or 1 ms old: no drops at 200 k packets/s and a quarter of the CPU,
+    /// about a millisecond more delay (BENCHMARKS.md, "Live capture").
     #[arg(long)]
-    pub no_immediate: bool,
+    pub immediate: bool,
     // Caps (flood helper): one grouped block.
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
@@ -446,7 +447,7 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
         buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
         filter: args.filter.clone(),
         wait_for_interface: args.wait_for_interface,
-        immediate: !args.no_immediate,
+        immediate: args.immediate,
     };
     let mut captures = Vec::with_capacity(args.interfaces.len());
     for (i, name) in args.interfaces.iter().enumerate() {

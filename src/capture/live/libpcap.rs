@@ -1,10 +1,11 @@
 //! The libpcap backend (Cargo feature `libpcap`, `--backend libpcap`): one `pcap_t` per interface
 //! through the `pcap` crate.
 //!
-//! The handle is opened in immediate mode (a frame is readable as soon as the kernel has it, not
-//! when a buffer block fills; on Linux libpcap then uses a ring of fixed slots, each as large as a
-//! frame may be) unless `--no-immediate` asks for libpcap's block buffering (small frames packed
-//! densely, a block handed over when full or [`PCAP_BLOCK_TIMEOUT_MS`] old), with nanosecond timestamps, the configured snaplen and buffer size,
+//! The handle is opened with libpcap's block buffering (small frames packed densely, a block
+//! handed over when full or [`PCAP_BLOCK_TIMEOUT_MS`] old) unless `--immediate` asks for immediate
+//! mode (a frame is readable as soon as the kernel has it; on Linux libpcap then uses a ring of
+//! fixed slots, each as large as a frame may be, which drops at high rates), with nanosecond
+//! timestamps, the configured snaplen and buffer size,
 //! an optional BPF filter compiled by libpcap, and switched to non-blocking: like the `AF_PACKET`
 //! backend, [`Handle::recv`] drains what is queued and [`Handle::wait`] polls the selectable
 //! descriptor only when nothing is. Timestamps are the kernel's (from the packet header), and the
