@@ -664,6 +664,24 @@ impl std::fmt::Display for Rfc3339Now {
 }
 
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before 1970).
+/// Waits until `fd` is readable or `timeout` passes (or a signal interrupts), for either
+/// backend's `wait`. The caller keeps `fd` open for the call.
+fn poll_readable(fd: libc::c_int, timeout: Duration) -> io::Result<()> {
+    let mut pollfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pollfd` is valid for one entry; the caller keeps the descriptor open.
+    let rc = unsafe { libc::poll(&raw mut pollfd, 1, ms) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 pub fn wall_clock_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -131,19 +131,8 @@ impl Socket {
 
     /// Waits until a frame is queued (or an error is pending), at most `timeout`.
     pub(super) fn wait(&self, timeout: Duration) -> io::Result<()> {
-        let mut pollfd = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `pollfd` is valid for one entry; `fd` is open while `self._rx` lives.
-        let rc = unsafe { libc::poll(&raw mut pollfd, 1, ms) };
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        // The descriptor is open while the handle lives.
+        super::poll_readable(self.fd, timeout)
     }
 
     /// Frames the kernel dropped since the socket was opened, if it says.

@@ -106,19 +106,8 @@ impl Handle {
 
     /// Waits until a frame is queued, at most `timeout`.
     pub(super) fn wait(&self, timeout: Duration) -> io::Result<()> {
-        let mut pollfd = libc::pollfd {
-            fd: self.cap.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `pollfd` is valid for one entry; the descriptor is open while `cap` lives.
-        let rc = unsafe { libc::poll(&raw mut pollfd, 1, ms) };
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        // The descriptor is open while the handle lives.
+        super::poll_readable(self.cap.as_raw_fd(), timeout)
     }
 
     /// Frames dropped since the handle was opened (kernel and interface drops), if libpcap says.
