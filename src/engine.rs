@@ -1085,6 +1085,15 @@ fn judged_remote(flow: &Flow<FlowState>) -> (Option<IpAddr>, Option<u16>) {
     }
 }
 
+/// The resolver a flow's queries go to: the proxied target when the flow went through a proxy
+/// and its address is known, else the remote; its port (0 for transports without ports).
+fn resolver_endpoint(flow: &Flow<FlowState>) -> (IpAddr, u16) {
+    match judged_remote(flow) {
+        (Some(ip), port) => (ip, port.unwrap_or(0)),
+        (None, _) => (flow.remote.ip, 0),
+    }
+}
+
 /// The unspecified address of `ip`'s family: what a policy sees as the address of a target
 /// known only by name.
 fn unspecified_like(ip: IpAddr) -> IpAddr {
@@ -1113,17 +1122,13 @@ impl Core<'_> {
         packet: &crate::decode::Packet<'_>,
         outbound: bool,
     ) -> bool {
-        let port = if flow.transport.has_ports() {
-            flow.remote.port
-        } else {
-            0
-        };
+        let endpoint = resolver_endpoint(flow);
         let policy = &self.policy;
         let ann = &mut flow.ann;
         ann.resolver.observe(
             &ann.insight,
             packet.transport,
-            (flow.remote.ip, port),
+            endpoint,
             outbound,
             packet.payload,
             |h| policy.resolvers().is_doh_name(h),
@@ -1156,9 +1161,10 @@ impl Core<'_> {
             return Ok(());
         }
         let country = flow.ann.geo.country;
+        let (remote, _) = resolver_endpoint(flow);
         let Some(verdict) = self
             .policy
-            .resolver_verdict(flow.remote.ip, host.as_deref(), country)
+            .resolver_verdict(remote, host.as_deref(), country)
         else {
             return Ok(());
         };
@@ -1167,7 +1173,6 @@ impl Core<'_> {
             .device_name
             .clone()
             .unwrap_or_else(|| flow.device.ip.to_string());
-        let remote = flow.remote.ip;
         let resolver = match &host {
             Some(h) => format!("{h} ({remote})"),
             None => remote.to_string(),
@@ -1194,15 +1199,19 @@ impl Core<'_> {
         if flow.packets_out == 0 {
             return;
         }
-        let agg = self.devices.entry(flow.device.ip).or_default();
-        let key = (flow.remote.ip, kind);
+        let Some(agg) = device_agg(&mut self.devices, flow.device.ip, self.caps.devices) else {
+            // The device is past `--max-devices`: its flow end is counted there (`end_flow`).
+            return;
+        };
+        let (ip, _) = resolver_endpoint(flow);
+        let key = (ip, kind);
         if agg.resolvers.len() >= SUMMARY_RESOLVERS_MAX && !agg.resolvers.contains_key(&key) {
             agg.resolvers_dropped += 1;
             return;
         }
         let geo = &flow.ann.geo;
         let r = agg.resolvers.entry(key).or_insert_with(|| ResolverSummary {
-            ip: flow.remote.ip,
+            ip,
             kind: kind.as_str(),
             country: geo.country,
             asn: geo.asn,

@@ -311,3 +311,29 @@ fn summary_lists_over_all_devices_are_capped_together() {
         "every device still listed"
     );
 }
+
+#[test]
+fn devices_that_only_send_dns_queries_are_bounded_by_the_device_cap_too() {
+    // 50 devices, each one DNS query to a public resolver: resolver flows go through the same
+    // device cap as every other flow.
+    let dir = tempfile::tempdir().unwrap();
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend_from_slice(b"\x06vendor\x07example\x00\x00\x01\x00\x01");
+    let frames: Vec<(i64, Vec<u8>)> = (0..50u8)
+        .map(|i| {
+            let src = format!("192.168.7.{}:5353{}", i + 1, i % 10)
+                .parse()
+                .unwrap();
+            let dst = "8.8.8.8:53".parse().unwrap();
+            (
+                1_768_471_200_000_000_000 + i64::from(i) * 1_000_000,
+                egresswatch::craft::udp(src, dst, &query),
+            )
+        })
+        .collect();
+    let pcap = dir.path().join("dns-devices.pcap");
+    common::write_pcap(&pcap, LinkType::RAW, &frames);
+    let (_, _, s) = replay(&pcap, &["--max-devices", "3", "--fail-on", "never"]);
+    assert_eq!(s["devices"].as_array().unwrap().len(), 3, "{s}");
+    assert_eq!(dropped(&s, "devices"), 47, "{s}");
+}

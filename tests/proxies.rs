@@ -250,6 +250,48 @@ fn http_connect_through_a_proxy_judges_the_named_host() {
 }
 
 #[test]
+fn a_connect_challenged_with_407_is_granted_by_the_next_answer() {
+    let (hello, server_hello, data) = tls_exchange("api.vendor.cn");
+    let mut frames = dns(T0, "api.vendor.cn", &["198.18.1.20"]);
+    frames.extend(conversation(
+        "192.168.1.50:50001",
+        "198.18.2.5:3128",
+        T0 + 10 * MS,
+        &[
+            (
+                true,
+                b"CONNECT api.vendor.cn:443 HTTP/1.1\r\nHost: api.vendor.cn:443\r\n\r\n",
+            ),
+            (
+                false,
+                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"lab\"\r\nContent-Length: 0\r\n\r\n",
+            ),
+            (
+                true,
+                b"CONNECT api.vendor.cn:443 HTTP/1.1\r\nHost: api.vendor.cn:443\r\nProxy-Authorization: Basic bGFiOmxhYg==\r\n\r\n",
+            ),
+            (false, b"HTTP/1.1 200 Connection established\r\n\r\n"),
+            (true, &hello),
+            (false, &server_hello),
+            (true, &data),
+            (false, &data),
+        ],
+    ));
+    let (_, events) = replay("proxy_http_connect_407", &frames);
+    let flow = of_type(&events, "flow")
+        .into_iter()
+        .find(|f| f["via"]["kind"] == "http-proxy")
+        .unwrap();
+    // The stream after the second answer is classified: TLS with its SNI, encrypted.
+    assert_eq!(
+        (&flow["app_proto"], &flow["encrypted"]),
+        (&json!("tls"), &json!(true)),
+        "{flow}"
+    );
+    assert_eq!(flow["remote"]["hostname_source"], "sni");
+}
+
+#[test]
 fn absolute_form_through_a_local_proxy_is_egress_to_the_target() {
     let frames = conversation(
         "192.168.1.50:50001",

@@ -67,3 +67,14 @@ fn threads_out_of_range_is_a_usage_error() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--threads"), "{}", r.stderr);
 }
+
+#[test]
+fn two_threads_are_refused_for_standard_input() {
+    let r = common::run_with(&["replay", "-", "--threads", "2"], None, Some(b""), &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--threads 2 reads ahead only from files"),
+        "{}",
+        r.stderr
+    );
+}

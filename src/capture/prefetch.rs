@@ -106,8 +106,14 @@ impl Prefetch {
                 return Ok(None);
             }
             let Ok(batch) = self.full.recv() else {
-                // The thread ended without a last batch: it panicked. Nothing more to read.
+                // The thread ended without a last batch: it panicked. Its panic is ours: a run
+                // must never look complete when reading failed.
                 self.done = true;
+                if let Some(thread) = self.thread.take()
+                    && let Err(panic) = thread.join()
+                {
+                    std::panic::resume_unwind(panic);
+                }
                 return Ok(None);
             };
             let used = std::mem::replace(&mut self.current, batch);

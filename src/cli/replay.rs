@@ -37,8 +37,8 @@ pub struct ReplayArgs {
     /// Threads: 1 reads and analyses on one thread; 2 reads the captures (file, gzip, records)
     /// ahead on a second thread while the first analyses. Default: 2 when the machine has more
     /// than one CPU and every input is a regular file or directory (standard input and pipes
-    /// are read on one thread, so that each frame is analysed as soon as it arrives). Output is
-    /// identical either way.
+    /// are read on one thread, so that each frame is analysed as soon as it arrives; 2 is refused
+    /// for them). Output is identical either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
     pub threads: Option<u8>,
 }
@@ -55,6 +55,13 @@ impl Frames {
         let files = inputs.iter().all(|p| {
             p.as_os_str() != "-" && std::fs::metadata(p).is_ok_and(|m| m.is_file() || m.is_dir())
         });
+        if threads == Some(2) && !files {
+            return Err(Failure::Usage(
+                "--threads 2 reads ahead only from files and directories: from standard input or \
+                 a pipe, frames would wait for a full batch; use --threads 1"
+                    .to_owned(),
+            ));
+        }
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = threads.map_or(if files { cpus.min(2) } else { 1 }, usize::from);
         if threads < 2 {

@@ -145,9 +145,10 @@ impl PassiveDns {
         // out, at O(1) per insert (a sweep for expired entries at every insert past the cap
         // was quadratic when answers expire one by one).
         let young_max = (self.cap.unwrap_or(DNS_CACHE_MAX_ENTRIES) / 2).max(1);
-        // A key already held is updated where it is, so neither generation outgrows its half.
-        let in_old = self.old.contains_key(&key);
-        if !in_old && self.map.len() >= young_max && !self.map.contains_key(&key) {
+        // A key answered again moves to the young generation, so a name a device keeps
+        // resolving is not dropped at the next rotation; a key already young is updated there.
+        self.old.remove(&key);
+        if self.map.len() >= young_max && !self.map.contains_key(&key) {
             self.evicted += self.old.len() as u64;
             self.old = std::mem::take(&mut self.map);
         }
@@ -158,8 +159,7 @@ impl PassiveDns {
             query,
             cname_chain: r.cname_chain.iter().map(|c| Arc::from(*c)).collect(),
         };
-        let generation = if in_old { &mut self.old } else { &mut self.map };
-        generation.insert(
+        self.map.insert(
             key,
             CacheEntry {
                 name,
@@ -183,22 +183,20 @@ impl PassiveDns {
     ) {
         let key = (device, name.clone());
         let young_max = (self.cap.unwrap_or(DNS_CACHE_MAX_ENTRIES) / 2).max(1);
-        let in_old = self.by_name_old.contains_key(&key);
-        if !in_old && self.by_name.len() >= young_max && !self.by_name.contains_key(&key) {
+        // A name answered again moves to the young generation with its addresses.
+        let moved = self.by_name_old.remove(&key);
+        if self.by_name.len() >= young_max && !self.by_name.contains_key(&key) {
             self.names_evicted += self.by_name_old.len() as u64;
             self.by_name_old = std::mem::take(&mut self.by_name);
         }
         let expires_ns = ts_ns
             .saturating_add(ttl_ns)
             .saturating_add(DNS_TTL_GRACE_NS);
-        let generation = if in_old {
-            &mut self.by_name_old
-        } else {
-            &mut self.by_name
-        };
-        let e = generation.entry(key).or_insert_with(|| NameEntry {
-            addrs: Vec::new(),
-            expires_ns,
+        let e = self.by_name.entry(key).or_insert_with(|| {
+            moved.unwrap_or(NameEntry {
+                addrs: Vec::new(),
+                expires_ns,
+            })
         });
         if e.expires_ns < ts_ns {
             e.addrs.clear();
@@ -699,11 +697,23 @@ impl FlowInsight {
                 changed
             }
             Some(AppProto::HttpProxy) if !outbound && self.proxy_granted.is_none() => {
-                self.proxy_granted = Some(proxy::connect_granted(p.payload) == Some(true));
-                if self.proxy_granted == Some(true) {
-                    self.reclassify();
+                match http::parse_response_status(p.payload).map(|st| st.code) {
+                    Ok(200..=299) => {
+                        self.proxy_granted = Some(true);
+                        self.reclassify();
+                        true
+                    }
+                    // 407: the client answers the challenge with another CONNECT on this
+                    // connection (NTLM and Negotiate always do), and 1xx is interim: the next
+                    // status decides.
+                    Ok(100..=199 | 407) => false,
+                    Ok(_) => {
+                        self.proxy_granted = Some(false);
+                        true
+                    }
+                    // Not a status line: the body of an earlier answer, or one cut short.
+                    Err(_) => false,
                 }
-                true
             }
             Some(AppProto::Http) if !outbound && !self.response_seen => {
                 let head = self.response_head.get_or_insert_with(Vec::new);
@@ -737,6 +747,7 @@ impl FlowInsight {
         self.http_seen = false;
         self.http_head = None;
         self.tls = None;
+        self.vpn = ProtoTrack::default();
     }
 }
 
@@ -857,6 +868,38 @@ mod tests {
             &*cache.lookup(dev, addr(9_950), 1).unwrap().query,
             "again.example"
         );
+    }
+
+    #[test]
+    fn an_answer_seen_again_survives_the_next_rotation() {
+        // Cap 4: two entries per generation.
+        let mut cache = PassiveDns::with_cap(4);
+        let dev: IpAddr = "192.168.1.50".parse().unwrap();
+        let put = |cache: &mut PassiveDns, name: &str, addr: &str| {
+            cache.insert(dev, &resolution(name, addr, 300), 0);
+        };
+        put(&mut cache, "a.example", "198.18.1.1");
+        put(&mut cache, "b.example", "198.18.1.2");
+        put(&mut cache, "c.example", "198.18.1.3"); // a and b become old
+        put(&mut cache, "a.example", "198.18.1.1"); // a answered again: young
+        put(&mut cache, "d.example", "198.18.1.4"); // c and a become old, b dropped
+        put(&mut cache, "e.example", "198.18.1.5");
+        assert!(
+            cache
+                .lookup(dev, "198.18.1.1".parse().unwrap(), 1)
+                .is_some()
+        );
+        assert!(
+            cache
+                .lookup(dev, "198.18.1.2".parse().unwrap(), 1)
+                .is_none()
+        );
+        assert_eq!(
+            cache.lookup_name(dev, "a.example", 1),
+            &["198.18.1.1".parse::<IpAddr>().unwrap()]
+        );
+        assert!(cache.lookup_name(dev, "b.example", 1).is_empty());
+        assert!(cache.len() <= 4);
     }
 
     #[test]
