@@ -274,7 +274,6 @@ pub(super) fn matches(c: &Conditions, s: &Subject<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Transport;
     use crate::policy::CliRules;
 
     fn load(text: &str) -> Policy {
@@ -426,26 +425,10 @@ mod tests {
 
     fn subject(resolver: Option<ResolverKind>) -> Subject<'static> {
         Subject {
-            device: None,
-            device_ip: ip("192.168.1.50"),
             remote_ip: ip("198.18.3.53"),
             remote_port: Some(853),
-            transport: Transport::Tcp,
-            country: None,
-            asn: None,
-            as_org: None,
-            hostname: None,
-            queried_name: None,
-            encrypted: None,
-            bytes_out: 0,
-            country_bytes_out: 0,
-            name_bytes_out: 0,
-            dns_named: None,
-            app_proto: None,
-            via_kind: None,
-            via_ip: None,
-            via_country: None,
             resolver,
+            ..crate::policy::tests::flow()
         }
     }
 

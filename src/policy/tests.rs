@@ -28,7 +28,7 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
 
 /// A TCP flow from 192.168.1.50 to 203.0.113.9:443 with no country, no ASN, no name, no
 /// payload seen yet and nothing known about DNS.
-fn flow() -> Subject<'static> {
+pub(super) fn flow() -> Subject<'static> {
     Subject {
         device: None,
         device_ip: v4(192, 168, 1, 50),
