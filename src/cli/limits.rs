@@ -9,6 +9,9 @@ use egresswatch::limits::{self, Caps};
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Caps (what each drops is counted in `limits`)")]
 pub struct LimitArgs {
+    /// Most flows held at once; the least recently active flow is evicted (and counted) beyond.
+    #[arg(long, value_name = "N", default_value_t = egresswatch::flow::FLOWS_MAX_DEFAULT)]
+    pub max_flows: usize,
     /// Device/address pairs the passive DNS cache holds (at least 2); the oldest answers are
     /// evicted first.
     #[arg(long, value_name = "N", default_value_t = limits::DNS_CACHE_DEFAULT)]

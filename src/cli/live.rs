@@ -69,9 +69,6 @@ pub struct LiveArgs {
     pub geoip: GeoipArgs,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Most flows held at once; the least recently active flow is evicted (and counted) beyond.
-    #[arg(long, value_name = "N", default_value_t = egresswatch::flow::FLOWS_MAX_DEFAULT)]
-    pub max_flows: usize,
     /// A flow with no packet for this many seconds ends (checked every second).
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub idle_timeout: f64,
@@ -404,12 +401,9 @@ pub fn run(args: &LiveArgs) -> Result<u8, Failure> {
     }
     let policy = args.policy.load()?;
     let resolver = args.geoip.open()?;
-    let baseline = match &args.output.baseline {
-        Some(path) => Some(egresswatch::routes::Baseline::from_file(path)?),
-        None => None,
-    };
+    let baseline = args.output.baseline()?;
     let settings = Settings {
-        max_flows: args.max_flows.max(1),
+        max_flows: args.limits.max_flows.max(1),
         idle_timeout_ns: i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX),
         caps: args.limits.caps(),
     };

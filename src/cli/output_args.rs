@@ -41,3 +41,14 @@ pub struct OutputArgs {
     #[arg(long)]
     pub no_terminal: bool,
 }
+
+impl OutputArgs {
+    /// The `--baseline` run's summary, when one was given.
+    pub fn baseline(&self) -> Result<Option<egresswatch::routes::Baseline>, super::Failure> {
+        self.baseline
+            .as_deref()
+            .map(egresswatch::routes::Baseline::from_file)
+            .transpose()
+            .map_err(super::Failure::from)
+    }
+}

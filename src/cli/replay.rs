@@ -26,9 +26,6 @@ pub struct ReplayArgs {
     pub geoip: GeoipArgs,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Most flows held at once; the least recently active flow is evicted (and counted) beyond.
-    #[arg(long, value_name = "N", default_value_t = egresswatch::flow::FLOWS_MAX_DEFAULT)]
-    pub max_flows: usize,
     /// A flow with no packet for this many seconds of packet time ends.
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub idle_timeout: f64,
@@ -110,10 +107,7 @@ fn json_sink(path: &PathBuf, events: EventSet) -> Result<Box<dyn Sink>, Failure>
 pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     let policy = args.policy.load()?;
     let resolver = args.geoip.open()?;
-    let baseline = match &args.output.baseline {
-        Some(path) => Some(egresswatch::routes::Baseline::from_file(path)?),
-        None => None,
-    };
+    let baseline = args.output.baseline()?;
     if !(args.idle_timeout.is_finite() && args.idle_timeout > 0.0) {
         return Err(Failure::Usage(format!(
             "--idle-timeout must be a positive number of seconds, not {}",
@@ -121,7 +115,7 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
         )));
     }
     let settings = Settings {
-        max_flows: args.max_flows.max(1),
+        max_flows: args.limits.max_flows.max(1),
         idle_timeout_ns: (args.idle_timeout * 1e9) as i64,
         caps: args.limits.caps(),
     };
