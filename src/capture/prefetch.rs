@@ -58,7 +58,6 @@ impl Batch {
 
 /// A [`Replay`] read on its own thread.
 pub struct Prefetch {
-    names: Vec<String>,
     full: Receiver<Batch>,
     empty: SyncSender<Batch>,
     current: Batch,
@@ -70,14 +69,12 @@ pub struct Prefetch {
 impl Prefetch {
     /// Starts reading `replay` on a new thread.
     pub fn start(replay: Replay) -> std::io::Result<Prefetch> {
-        let names = replay.input_names().to_vec();
         let (full_tx, full) = sync_channel::<Batch>(PREFETCH_BATCHES);
         let (empty, empty_rx) = sync_channel::<Batch>(PREFETCH_BATCHES + 2);
         let thread = std::thread::Builder::new()
             .name("egresswatch-read".to_owned())
             .spawn(move || read_ahead(replay, &full_tx, &empty_rx))?;
         Ok(Prefetch {
-            names,
             full,
             empty,
             current: Batch::default(),
@@ -85,11 +82,6 @@ impl Prefetch {
             done: false,
             thread: Some(thread),
         })
-    }
-
-    /// The inputs' display names, as [`Replay::input_names`].
-    pub fn input_names(&self) -> &[String] {
-        &self.names
     }
 
     /// The next frame in timestamp order across all inputs, as [`Replay::next_frame`].
