@@ -186,3 +186,97 @@ fn flow_ids_are_stable() {
     };
     assert_eq!(run(), run());
 }
+
+/// A table of at most `cap` flows as a plain list, oldest activity first: the specification the
+/// slab and its link array must follow.
+struct Model {
+    cap: usize,
+    now: i64,
+    /// (device port, transport is TCP, last seen, flags out | in as (out, in)).
+    flows: Vec<(u16, bool, i64, (u8, u8))>,
+    ended: Vec<(u16, bool, EndReason)>,
+}
+
+impl Model {
+    fn closed(flags: (u8, u8)) -> bool {
+        (flags.0 | flags.1) & 0x04 != 0 || (flags.0 & 0x01 != 0 && flags.1 & 0x01 != 0)
+    }
+
+    fn update(&mut self, port: u16, tcp: bool, outbound: bool, flags: u8, ts: i64) {
+        self.now = self.now.max(ts);
+        let deadline = self.now - 10 * SEC;
+        while self.flows.first().is_some_and(|f| f.2 < deadline) {
+            let f = self.flows.remove(0);
+            self.ended.push((f.0, f.1, EndReason::Idle));
+        }
+        let mut at = self.flows.iter().position(|f| f.0 == port && f.1 == tcp);
+        if let Some(i) = at
+            && tcp
+            && flags & 0x12 == 0x02
+            && Model::closed(self.flows[i].3)
+        {
+            let f = self.flows.remove(i);
+            self.ended.push((f.0, f.1, EndReason::Reused));
+            at = None;
+        }
+        let mut f = match at {
+            Some(i) => self.flows.remove(i),
+            None => {
+                if self.flows.len() >= self.cap {
+                    let f = self.flows.remove(0);
+                    self.ended.push((f.0, f.1, EndReason::Evicted));
+                }
+                (port, tcp, ts, (0, 0))
+            }
+        };
+        f.2 = f.2.max(ts);
+        if tcp {
+            if outbound {
+                f.3.0 |= flags;
+            } else {
+                f.3.1 |= flags;
+            }
+        }
+        // Most recently active last; a packet older than the flow's last one still moves it.
+        self.flows.push(f);
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_table_follows_the_list_model(
+        cap in 1usize..5,
+        ops in proptest::collection::vec(
+            (1u16..7, proptest::bool::ANY, proptest::bool::ANY,
+             proptest::sample::select(vec![0x02u8, 0x10, 0x11, 0x04, 0x12]), -3i64..8),
+            1..120,
+        ),
+    ) {
+        let mut t = table(cap);
+        let mut ended = Vec::new();
+        let mut model = Model { cap, now: i64::MIN, flows: Vec::new(), ended: Vec::new() };
+        let mut ts = 100 * SEC;
+        for (n, (port, tcp, outbound, flags, step)) in ops.into_iter().enumerate() {
+            ts += step * SEC;
+            let (dev, remote) = (sa(&format!("192.168.1.50:{port}")), sa("203.0.113.1:443"));
+            let (src, dst) = if outbound { (dev, remote) } else { (remote, dev) };
+            let ip = if tcp {
+                craft::tcp(src, dst, flags, b"")
+            } else {
+                craft::udp(src, dst, b"")
+            };
+            with_packet(&ip, |p| {
+                t.update(p, ts, (0, n as u64), &mut ended);
+            });
+            model.update(port, tcp, outbound, flags, ts);
+            let got: Vec<_> = ended
+                .iter()
+                .map(|(f, r)| (f.device.port, f.transport == crate::decode::Transport::Tcp, *r))
+                .collect();
+            proptest::prop_assert_eq!(&got, &model.ended);
+            proptest::prop_assert_eq!(t.len(), model.flows.len());
+        }
+        t.drain(&mut ended);
+        proptest::prop_assert_eq!(ended.len(), model.ended.len() + model.flows.len());
+    }
+}
