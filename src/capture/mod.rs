@@ -13,6 +13,7 @@
 mod chunk;
 pub mod file;
 pub mod live;
+pub mod mapped;
 mod pcap;
 mod pcapng;
 pub mod prefetch;
