@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::capture::Frame;
-use crate::decode::{Decoder, Transport};
+use crate::decode::{Decoder, Packet, Transport};
 use crate::event::{
     Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowRecord, InputSummary,
     NameSummary, RemoteRef, ResolverRef, ResolverSummary, Rfc3339, RuleCount, RuleRef, RunCounters,
@@ -380,6 +380,17 @@ impl<'s> Engine<'s> {
 
     /// Runs one frame through the pipeline.
     pub fn process(&mut self, frame: &Frame<'_>) -> Result<(), SinkError> {
+        let packet = self.decoder.decode(frame);
+        self.process_decoded(frame, packet)
+    }
+
+    /// [`Engine::process`] for a frame decoded elsewhere (by the reading thread, with the
+    /// decoder lent by [`Engine::lend_decoder`]): `packet` is what `Decoder::decode` gave.
+    pub fn process_decoded(
+        &mut self,
+        frame: &Frame<'_>,
+        packet: Option<Packet<'_>>,
+    ) -> Result<(), SinkError> {
         let core = &mut self.core;
         core.counters.frames += 1;
         if let Some(input) = core.inputs.get_mut(usize::from(frame.source)) {
@@ -387,7 +398,7 @@ impl<'s> Engine<'s> {
         }
         core.first_ts = Some(core.first_ts.map_or(frame.ts_ns, |t| t.min(frame.ts_ns)));
         core.last_ts = Some(core.last_ts.map_or(frame.ts_ns, |t| t.max(frame.ts_ns)));
-        let Some(packet) = self.decoder.decode(frame) else {
+        let Some(packet) = packet else {
             return Ok(());
         };
         self.flows.expire(frame.ts_ns, &mut self.ended);
@@ -460,6 +471,18 @@ impl<'s> Engine<'s> {
             core.check_resolver(flow, frame.ts_ns, source, false)?;
         }
         flush_ended(core, &mut self.ended)
+    }
+
+    /// Hands the decoder (its fragment state and counters) to whoever decodes frames for
+    /// [`Engine::process_decoded`]; give it back with [`Engine::return_decoder`] before
+    /// [`Engine::finish`], so the summary counts what it decoded.
+    pub fn lend_decoder(&mut self) -> Decoder {
+        std::mem::take(&mut self.decoder)
+    }
+
+    /// Takes back the decoder lent by [`Engine::lend_decoder`].
+    pub fn return_decoder(&mut self, decoder: Decoder) {
+        self.decoder = decoder;
     }
 
     /// Ends every flow, writes the flow records and the summary, and flushes the sinks.
@@ -1119,7 +1142,7 @@ impl Core<'_> {
     fn observe_resolver(
         &mut self,
         flow: &mut Flow<FlowState>,
-        packet: &crate::decode::Packet<'_>,
+        packet: &Packet<'_>,
         outbound: bool,
     ) -> bool {
         let endpoint = resolver_endpoint(flow);

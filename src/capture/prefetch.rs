@@ -1,9 +1,14 @@
 //! Reading ahead on a second thread: [`Prefetch`] runs a [`Replay`] on its own thread and hands
-//! its frames over in batches, so that the kernel's copy of the file, gzip inflation and record
-//! parsing overlap with the analysis instead of adding to it.
+//! its frames over in batches, so that reading the file, gzip inflation, record parsing and
+//! decoding overlap with the analysis instead of adding to it.
+//!
+//! The thread decodes each frame with the analysis's own [`Decoder`] (lent for the run: its
+//! fragment state and counters are those of a single-threaded run, and [`Prefetch::finish`]
+//! gives it back), so a frame arrives with its [`Packet`] already found.
 //!
 //! Guarantees: the same frames, in the same order, with the same damage errors at the same
-//! places as [`Replay::next_frame`]; memory bounded by [`PREFETCH_BATCHES`] batches of about
+//! places as [`Replay::next_frame`], and the same packets as decoding them in that order;
+//! memory bounded by [`PREFETCH_BATCHES`] batches of about
 //! [`PREFETCH_BATCH_BYTES`] (plus one record of at most [`super::RECORD_MAX_BYTES`]); batch
 //! buffers are recycled, so reading allocates nothing per frame once the pool is warm. Dropping
 //! a `Prefetch` stops the thread.
@@ -13,6 +18,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
 use super::{CaptureError, Frame, LinkType, Replay};
+use crate::decode::{Decoder, Packet};
 
 /// Frame bytes gathered before a batch is handed over.
 pub const PREFETCH_BATCH_BYTES: usize = 512 * 1024;
@@ -30,6 +36,38 @@ struct FrameMeta {
     wire_len: u32,
     source: u16,
     index: u64,
+    /// The decoded packet, its payload detached (empty); `None`: the frame gave no packet.
+    packet: Option<Packet<'static>>,
+    /// Where the packet's payload lies in the frame's bytes.
+    payload: Range<usize>,
+}
+
+/// `p` without its borrowed payload, and where that payload lies in `frame` (a payload is
+/// always a part of the frame it was decoded from; an empty one is placed at 0).
+fn detach(p: &Packet<'_>, frame: &[u8]) -> (Packet<'static>, Range<usize>) {
+    let start = (p.payload.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+    let payload = match frame.get(start..start.wrapping_add(p.payload.len())) {
+        Some(_) if !p.payload.is_empty() => start..start + p.payload.len(),
+        _ => 0..0,
+    };
+    let detached = Packet {
+        src_mac: p.src_mac,
+        dst_mac: p.dst_mac,
+        vlan: p.vlan,
+        src: p.src,
+        dst: p.dst,
+        transport: p.transport,
+        src_port: p.src_port,
+        dst_port: p.dst_port,
+        tcp_flags: p.tcp_flags,
+        seq: p.seq,
+        ip_len: p.ip_len,
+        payload_len: p.payload_len,
+        payload: &[],
+        fragment: p.fragment,
+        tunnel: p.tunnel,
+    };
+    (detached, payload)
 }
 
 /// Frames read ahead, and what ended the batch early.
@@ -63,17 +101,17 @@ pub struct Prefetch {
     current: Batch,
     next: usize,
     done: bool,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Decoder>>,
 }
 
 impl Prefetch {
-    /// Starts reading `replay` on a new thread.
-    pub fn start(replay: Replay) -> std::io::Result<Prefetch> {
+    /// Starts reading `replay` and decoding its frames with `decoder` on a new thread.
+    pub fn start(replay: Replay, decoder: Decoder) -> std::io::Result<Prefetch> {
         let (full_tx, full) = sync_channel::<Batch>(PREFETCH_BATCHES);
         let (empty, empty_rx) = sync_channel::<Batch>(PREFETCH_BATCHES + 2);
         let thread = std::thread::Builder::new()
             .name("egresswatch-read".to_owned())
-            .spawn(move || read_ahead(replay, &full_tx, &empty_rx))?;
+            .spawn(move || read_ahead(replay, decoder, &full_tx, &empty_rx))?;
         Ok(Prefetch {
             full,
             empty,
@@ -84,8 +122,10 @@ impl Prefetch {
         })
     }
 
-    /// The next frame in timestamp order across all inputs, as [`Replay::next_frame`].
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+    /// The next frame in timestamp order across all inputs, as [`Replay::next_frame`], with
+    /// what [`Decoder::decode`] made of it.
+    #[allow(clippy::type_complexity)]
+    pub fn next_frame(&mut self) -> Result<Option<(Frame<'_>, Option<Packet<'_>>)>, CaptureError> {
         loop {
             if self.next < self.current.frames.len() {
                 break;
@@ -118,36 +158,77 @@ impl Prefetch {
         };
         self.next += 1;
         let data = self.current.data.get(meta.data.clone()).unwrap_or_default();
-        Ok(Some(Frame {
+        let packet = meta.packet.map(|p| Packet {
+            payload: data.get(meta.payload.clone()).unwrap_or_default(),
+            ..p
+        });
+        let frame = Frame {
             ts_ns: meta.ts_ns,
             link_type: meta.link_type,
             data,
             wire_len: meta.wire_len,
             source: meta.source,
             index: meta.index,
-        }))
+        };
+        Ok(Some((frame, packet)))
+    }
+
+    /// Stops reading and gives the decoder back, with its counters. (After the last frame, this
+    /// only waits for the thread to end.)
+    pub fn finish(mut self) -> Decoder {
+        self.stop().unwrap_or_default()
+    }
+
+    /// Closes our ends of the channels (the thread's next send fails, and it returns) and joins
+    /// the thread. A panic on the thread is re-raised here.
+    fn stop(&mut self) -> Option<Decoder> {
+        let (_, closed) = sync_channel(0);
+        drop(std::mem::replace(&mut self.full, closed));
+        let thread = self.thread.take()?;
+        match thread.join() {
+            Ok(decoder) => Some(decoder),
+            Err(panic) if !std::thread::panicking() => std::panic::resume_unwind(panic),
+            Err(_) => None,
+        }
     }
 }
 
 impl Drop for Prefetch {
     fn drop(&mut self) {
-        // Closing our ends makes the thread's next send fail, and it returns.
-        let (_, closed) = sync_channel(0);
-        drop(std::mem::replace(&mut self.full, closed));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if self.thread.is_some() {
+            let (_, closed) = sync_channel(0);
+            drop(std::mem::replace(&mut self.full, closed));
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
         }
     }
 }
 
-/// The reading thread: fills batches until every input is exhausted or the reader is gone.
-fn read_ahead(mut replay: Replay, full: &SyncSender<Batch>, empty: &Receiver<Batch>) {
+/// The reading thread: fills batches until every input is exhausted or the reader is gone, and
+/// returns the decoder.
+fn read_ahead(
+    mut replay: Replay,
+    mut decoder: Decoder,
+    full: &SyncSender<Batch>,
+    empty: &Receiver<Batch>,
+) -> Decoder {
     let mut batch = Batch::default();
     loop {
         let (ended, error) = match replay.next_frame() {
             Ok(Some(frame)) => {
                 let start = batch.data.len();
                 batch.data.extend_from_slice(frame.data);
+                let data = batch.data.get(start..).unwrap_or_default();
+                // Decoded from the copy: what the analysis will see, byte for byte.
+                let copy = Frame { data, ..frame };
+                let (packet, payload) = match decoder.decode(&copy) {
+                    Some(p) => {
+                        let (p, payload) = detach(&p, data);
+                        (Some(p), payload)
+                    }
+                    None => (None, 0..0),
+                };
                 batch.frames.push(FrameMeta {
                     ts_ns: frame.ts_ns,
                     link_type: frame.link_type,
@@ -155,6 +236,8 @@ fn read_ahead(mut replay: Replay, full: &SyncSender<Batch>, empty: &Receiver<Bat
                     wire_len: frame.wire_len,
                     source: frame.source,
                     index: frame.index,
+                    packet,
+                    payload,
                 });
                 (false, None)
             }
@@ -168,7 +251,7 @@ fn read_ahead(mut replay: Replay, full: &SyncSender<Batch>, empty: &Receiver<Bat
         batch.error = error;
         batch.last = ended;
         if full.send(batch).is_err() || ended {
-            return;
+            return decoder;
         }
         batch = match empty.try_recv() {
             Ok(mut b) => {
@@ -262,8 +345,8 @@ mod tests {
         ];
         let mut replay = open(&inputs);
         let direct = drain(|| replay.next_frame().map(|f| f.map(owned)));
-        let mut prefetch = Prefetch::start(open(&inputs)).unwrap();
-        let ahead = drain(|| prefetch.next_frame().map(|f| f.map(owned)));
+        let mut prefetch = Prefetch::start(open(&inputs), Decoder::new()).unwrap();
+        let ahead = drain(|| prefetch.next_frame().map(|f| f.map(|(f, _)| owned(f))));
         assert_eq!(direct.len(), 8001);
         assert_eq!(direct.iter().filter(|r| r.is_err()).count(), 1);
         assert_eq!(direct, ahead);
@@ -272,8 +355,69 @@ mod tests {
     #[test]
     fn dropping_a_prefetch_midway_stops_its_thread() {
         let inputs = [("a", capture(50_000, 200, false))];
-        let mut p = Prefetch::start(open(&inputs)).unwrap();
+        let mut p = Prefetch::start(open(&inputs), Decoder::new()).unwrap();
         assert!(p.next_frame().unwrap().is_some());
         drop(p); // joins the thread: the test would hang if it did not stop
+    }
+
+    /// Packets (IPv4/IPv6, TCP/UDP, VLAN-tagged, datagrams to the VXLAN port, frames that are
+    /// not IP) decoded on the reading thread are the packets a decoder gives reading the same
+    /// frames in order, payloads included, and the decoder handed back has counted the same.
+    #[test]
+    fn packets_decoded_ahead_are_those_decoded_in_order() {
+        use crate::craft;
+        let sa = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        for i in 0..3000u16 {
+            let payload = vec![i as u8; usize::from(i % 300)];
+            let ip = match i % 4 {
+                0 => craft::tcp(
+                    sa("192.168.1.2:1000"),
+                    sa("203.0.113.9:443"),
+                    0x18,
+                    &payload,
+                ),
+                1 => craft::udp(sa("[fd00::2]:53"), sa("[2001:db8::1]:53"), &payload),
+                2 => craft::udp(sa("192.168.1.2:5353"), sa("198.51.100.1:4789"), &payload),
+                _ => payload.clone(),
+            };
+            let vlans: &[u16] = if i % 5 == 0 { &[7] } else { &[] };
+            let (a, b) = (
+                crate::decode::Mac([2, 0, 0, 0, 0, 1]),
+                crate::decode::Mac([2, 0, 0, 0, 0, 2]),
+            );
+            frames.push(craft::ethernet(a, b, vlans, &ip));
+        }
+        let mut out = Vec::new();
+        let mut w = PcapWriter::new(
+            &mut out,
+            LinkType::ETHERNET,
+            TsResolution::Micro,
+            Endian::Little,
+        )
+        .unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            w.write_frame(i as i64 * 1000, f, f.len() as u32).unwrap();
+        }
+        let inputs = [("a", out)];
+        let mut replay = open(&inputs);
+        let mut decoder = Decoder::new();
+        let mut direct = Vec::new();
+        while let Some(f) = replay.next_frame().unwrap() {
+            direct.push(
+                decoder
+                    .decode(&f)
+                    .map(|p| (format!("{p:?}"), p.payload.to_vec())),
+            );
+        }
+        let mut prefetch = Prefetch::start(open(&inputs), Decoder::new()).unwrap();
+        let mut ahead = Vec::new();
+        while let Some((_, p)) = prefetch.next_frame().unwrap() {
+            ahead.push(p.map(|p| (format!("{p:?}"), p.payload.to_vec())));
+        }
+        assert_eq!(ahead.len(), 3000);
+        assert!(ahead.iter().filter(|p| p.is_none()).count() > 500);
+        assert_eq!(direct, ahead);
+        assert_eq!(prefetch.finish().stats(), decoder.stats());
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use egresswatch::capture::{CaptureError, Frame, Prefetch, Replay};
+use egresswatch::capture::{CaptureError, Prefetch, Replay};
 use egresswatch::engine::{Engine, Settings};
 use egresswatch::event::EventSet;
 use egresswatch::policy::Action;
@@ -32,7 +32,7 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
     /// Threads: 1 reads and analyses on one thread; 2 reads the captures (file, gzip, records)
-    /// ahead on a second thread while the first analyses. Default: 2 when the machine has more
+    /// and decodes the packets ahead on a second thread while the first analyses. Default: 2 when the machine has more
     /// than one CPU and every input is a regular file or directory (standard input and pipes
     /// are read on one thread, so that each frame is analysed as soon as it arrives; 2 is refused
     /// for them). Output is identical either way.
@@ -47,7 +47,13 @@ enum Frames {
 }
 
 impl Frames {
-    fn new(replay: Replay, inputs: &[PathBuf], threads: Option<u8>) -> Result<Frames, Failure> {
+    /// Reads here, or starts the thread that reads ahead, with the engine's decoder lent to it.
+    fn new(
+        replay: Replay,
+        inputs: &[PathBuf],
+        threads: Option<u8>,
+        engine: &mut Engine<'_>,
+    ) -> Result<Frames, Failure> {
         // A batch is handed over when it is full: from a pipe that pauses, frames would wait.
         let files = inputs.iter().all(|p| {
             p.as_os_str() != "-" && std::fs::metadata(p).is_ok_and(|m| m.is_file() || m.is_dir())
@@ -64,17 +70,33 @@ impl Frames {
         if threads < 2 {
             return Ok(Frames::Here(replay));
         }
-        Prefetch::start(replay).map(Frames::Ahead).map_err(|e| {
-            Failure::Usage(format!(
-                "cannot start the thread that reads ahead ({e}); run with --threads 1"
-            ))
+        Prefetch::start(replay, engine.lend_decoder())
+            .map(Frames::Ahead)
+            .map_err(|e| {
+                Failure::Usage(format!(
+                    "cannot start the thread that reads ahead ({e}); run with --threads 1"
+                ))
+            })
+    }
+
+    /// Gives the next frame to `engine`: `Ok(None)` when every input is exhausted, `Ok(Some(r))`
+    /// with what the engine said, `Err` for an input's damage (the other inputs go on).
+    fn feed(
+        &mut self,
+        engine: &mut Engine<'_>,
+    ) -> Result<Option<Result<(), SinkError>>, CaptureError> {
+        Ok(match self {
+            Frames::Here(r) => r.next_frame()?.map(|frame| engine.process(&frame)),
+            Frames::Ahead(p) => p
+                .next_frame()?
+                .map(|(frame, packet)| engine.process_decoded(&frame, packet)),
         })
     }
 
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        match self {
-            Frames::Here(r) => r.next_frame(),
-            Frames::Ahead(p) => p.next_frame(),
+    /// Ends reading; the engine gets its decoder back (with what it counted) if it was lent.
+    fn finish(self, engine: &mut Engine<'_>) {
+        if let Frames::Ahead(p) = self {
+            engine.return_decoder(p.finish());
         }
     }
 }
@@ -154,7 +176,6 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
         .map(|r| r.id.clone())
         .collect();
     let names = replay.input_names().to_vec();
-    let mut replay = Frames::new(replay, &args.inputs, args.threads)?;
     let mut engine = Engine::new(policy, resolver, &settings, names.clone(), sinks);
     if args.output.events.dns && args.output.json.is_some() {
         engine = engine.with_dns_events();
@@ -162,18 +183,17 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     if let Some(baseline) = baseline {
         engine = engine.with_baseline(baseline);
     }
+    let mut replay = Frames::new(replay, &args.inputs, args.threads, &mut engine)?;
     let mut damaged = false;
     let mut broken_pipe = false;
     loop {
-        match replay.next_frame() {
-            Ok(Some(frame)) => match engine.process(&frame) {
-                Ok(()) => {}
-                Err(e) if e.is_broken_pipe() => {
-                    broken_pipe = true;
-                    break;
-                }
-                Err(e) => return Err(e.into()),
-            },
+        match replay.feed(&mut engine) {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(e))) if e.is_broken_pipe() => {
+                broken_pipe = true;
+                break;
+            }
+            Ok(Some(Err(e))) => return Err(e.into()),
             Ok(None) => break,
             Err(e) => {
                 damaged = true;
@@ -189,6 +209,7 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
             }
         }
     }
+    replay.finish(&mut engine);
     let report = match engine.finish() {
         Ok(report) => report,
         Err(e) if e.is_broken_pipe() || broken_pipe => return Ok(0),
