@@ -5,6 +5,7 @@
 //! declaration order, absent values are left out rather than written as sentinels, and time is
 //! always packet time, so the same input gives byte-identical output.
 
+mod json;
 mod time;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::decode::{Mac, Transport};
 use crate::geoip::{CountryCode, DatabaseInfo};
 use crate::policy::Severity;
 
+pub use json::{Object, ToJson, write_summary};
 pub use time::Rfc3339;
 
 /// Version of the JSON schema; bumped on any incompatible change.
