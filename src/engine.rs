@@ -17,9 +17,9 @@ use std::sync::Arc;
 use crate::capture::Frame;
 use crate::decode::{Decoder, Transport};
 use crate::event::{
-    Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowRecord, InputSummary,
-    NameSummary, RemoteRef, ResolverRef, ResolverSummary, Rfc3339, RuleCount, RuleRef, RunCounters,
-    SCHEMA_VERSION, SourceRef, Summary, Traffic, ViaRef, flow_id_hex, tcp_flag_letters,
+    Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowId, FlowRecord,
+    InputSummary, NameSummary, RemoteRef, ResolverRef, ResolverSummary, Rfc3339, RuleCount,
+    RuleRef, RunCounters, SCHEMA_VERSION, SourceRef, Summary, TcpFlags, Traffic, ViaRef,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, CountryCode, GeoInfo, Resolver};
@@ -540,7 +540,9 @@ impl<'s> Engine<'s> {
     }
 }
 
-/// Writes the flows that ended and folds them into the summary.
+/// Writes the flows that ended and folds them into the summary. Called twice per packet and
+/// almost always with nothing to do: the check is inlined, the work is not.
+#[inline]
 fn flush_ended(
     core: &mut Core<'_>,
     ended: &mut Vec<(Flow<FlowState>, EndReason)>,
@@ -548,6 +550,14 @@ fn flush_ended(
     if ended.is_empty() {
         return Ok(());
     }
+    end_flows(core, ended)
+}
+
+#[inline(never)]
+fn end_flows(
+    core: &mut Core<'_>,
+    ended: &mut Vec<(Flow<FlowState>, EndReason)>,
+) -> Result<(), SinkError> {
     let mut result = Ok(());
     for (mut flow, reason) in ended.drain(..) {
         if result.is_ok() {
@@ -823,7 +833,7 @@ impl Core<'_> {
             timestamp: Rfc3339(ts_ns),
             event_type: "alert",
             schema: SCHEMA_VERSION,
-            flow_id: flow_id_hex(flow.id),
+            flow_id: FlowId(flow.id),
             rule: RuleRef {
                 id: raised.id,
                 severity: raised.severity,
@@ -996,7 +1006,7 @@ impl Core<'_> {
             timestamp: Rfc3339(flow.last_seen_ns),
             event_type: "flow",
             schema: SCHEMA_VERSION,
-            flow_id: flow_id_hex(flow.id),
+            flow_id: FlowId(flow.id),
             start: Rfc3339(flow.first_seen_ns),
             end: Rfc3339(flow.last_seen_ns),
             end_reason: reason.as_str(),
@@ -1016,8 +1026,8 @@ impl Core<'_> {
             packets_in: pi,
             payload_bytes_out: flow.payload_out,
             payload_bytes_in: flow.payload_in,
-            tcp_flags_out: tcp.then(|| tcp_flag_letters(flow.tcp_flags_out)),
-            tcp_flags_in: tcp.then(|| tcp_flag_letters(flow.tcp_flags_in)),
+            tcp_flags_out: tcp.then_some(TcpFlags(flow.tcp_flags_out)),
+            tcp_flags_in: tcp.then_some(TcpFlags(flow.tcp_flags_in)),
             vlan: flow.vlan,
             alerts: flow
                 .ann

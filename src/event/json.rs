@@ -16,9 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::Serialize;
 
 use super::{
-    Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, FlowRecord, NameSummary,
+    Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, FlowId, FlowRecord, NameSummary,
     RedirectRef, RemoteRef, ResolverRef, ResolverSummary, Rfc3339, RuleCount, RuleRef, SourceRef,
-    Summary, Traffic, ViaRef,
+    Summary, TcpFlags, Traffic, ViaRef,
 };
 use crate::decode::{Mac, Transport};
 use crate::geoip::CountryCode;
@@ -42,6 +42,8 @@ impl<'a> Object<'a> {
     }
 
     /// Starts a field. `key` is a literal of the schema: plain ASCII that needs no escaping.
+    /// Inlined, so that each key's length is a constant and its copy a few stores.
+    #[inline(always)]
     fn key(&mut self, key: &'static str) {
         debug_assert!(
             key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
@@ -56,12 +58,14 @@ impl<'a> Object<'a> {
         self.out.extend_from_slice(b"\":");
     }
 
+    #[inline(always)]
     pub fn field<T: ToJson + ?Sized>(&mut self, key: &'static str, value: &T) {
         self.key(key);
         value.write_json(self.out);
     }
 
     /// A field left out when absent (`skip_serializing_if = "Option::is_none"`).
+    #[inline(always)]
     pub fn opt<T: ToJson>(&mut self, key: &'static str, value: &Option<T>) {
         if let Some(v) = value {
             self.field(key, v);
@@ -69,6 +73,7 @@ impl<'a> Object<'a> {
     }
 
     /// A count left out when zero (`skip_serializing_if = "is_zero"`).
+    #[inline(always)]
     pub fn nonzero(&mut self, key: &'static str, value: u64) {
         if value != 0 {
             self.field(key, &value);
@@ -76,6 +81,7 @@ impl<'a> Object<'a> {
     }
 
     /// A list left out when empty (`skip_serializing_if = "Vec::is_empty"`).
+    #[inline(always)]
     pub fn nonempty<T: ToJson>(&mut self, key: &'static str, value: &[T]) {
         if !value.is_empty() {
             self.field(key, value);
@@ -108,19 +114,41 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// How many bytes at the start of `bytes` need no escaping. Eight bytes at a time: a word
+/// has no byte to escape when it has no byte below 0x20 and none equal to `"` or `\`.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether some byte of `w` is below `n` (n <= 0x80): exact for the word as a whole.
+    let has_below = |w: u64, n: u8| w.wrapping_sub(LOW * u64::from(n)) & !w & HIGH != 0;
+    let has_byte = |w: u64, b: u8| has_below(w ^ (LOW * u64::from(b)), 1);
+    let mut i = 0;
+    while let Some(word) = bytes[i..].first_chunk::<8>() {
+        let w = u64::from_le_bytes(*word);
+        if has_below(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\') {
+            break;
+        }
+        i += 8;
+    }
+    i + bytes[i..]
+        .iter()
+        .position(|&b| needs_escape(b))
+        .unwrap_or(bytes.len() - i)
+}
+
 /// A JSON string: runs of bytes that need no escaping are copied whole; `\b \f \n \r \t` get
 /// their short forms and other control characters `\u00XX`; non-ASCII UTF-8 is kept as is.
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
     out.push(b'"');
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !needs_escape(b) {
-            continue;
-        }
-        out.extend_from_slice(&bytes[run..i]);
-        run = i + 1;
+    loop {
+        let clean = clean_prefix(rest);
+        out.extend_from_slice(&rest[..clean]);
+        let Some((&b, tail)) = rest[clean..].split_first() else {
+            break;
+        };
+        rest = tail;
         let short = match b {
             b'"' => b'"',
             b'\\' => b'\\',
@@ -139,11 +167,11 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
         out.push(b'\\');
         out.push(short);
     }
-    out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
 }
 
 /// A string known to need no escaping (digits, hex, addresses), in quotes.
+#[inline]
 fn write_plain(out: &mut Vec<u8>, s: &[u8]) {
     debug_assert!(!s.iter().any(|&b| needs_escape(b)));
     out.push(b'"');
@@ -287,6 +315,20 @@ impl ToJson for Rfc3339 {
     fn write_json(&self, out: &mut Vec<u8>) {
         let mut buf = [0u8; 32];
         let n = self.render(&mut buf);
+        write_plain(out, &buf[..n]);
+    }
+}
+
+impl ToJson for FlowId {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_plain(out, &self.hex());
+    }
+}
+
+impl ToJson for TcpFlags {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 8];
+        let n = self.letters(&mut buf);
         write_plain(out, &buf[..n]);
     }
 }

@@ -147,7 +147,7 @@ prop_compose! {
 
 prop_compose! {
     fn alert()(timestamp in time(), event_type in label(), schema in any::<u32>(),
-               flow_id in text(),
+               flow_id in any::<u64>().prop_map(FlowId),
                rule in (text(), severity(), text())
                    .prop_map(|(id, severity, reason)| RuleRef { id, severity, reason }),
                device in device_ref().boxed(), remote in remote_ref().boxed(), via in of(via_ref().boxed()),
@@ -162,7 +162,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn flow_record()(times in [time(), time(), time()], flow_id in text(),
+    fn flow_record()(times in [time(), time(), time()], flow_id in any::<u64>().prop_map(FlowId),
                      labels in (label(), label(), of(label()), of(label())),
                      schema in any::<u32>(), device in device_ref().boxed(), remote in remote_ref().boxed(),
                      via in of(via_ref().boxed()),
@@ -170,7 +170,7 @@ prop_compose! {
                      bools in (any::<bool>(), of(any::<bool>()), of(any::<bool>())),
                      alpn in of(text()),
                      counts in [count(), count(), count(), count(), count(), count(), count()],
-                     flags in (of(text()), of(text())), vlan in of(any::<u16>()),
+                     flags in (of(any::<u8>().prop_map(TcpFlags)), of(any::<u8>().prop_map(TcpFlags))), vlan in of(any::<u16>()),
                      alerts in vec(text(), 0..3), source in source_ref().boxed(),
                      redirect in of(redirect_ref().boxed()), resolver in of(resolver_ref().boxed())) -> FlowRecord {
         FlowRecord {
@@ -286,6 +286,14 @@ proptest! {
     }
 
     #[test]
+    fn clean_prefix_stops_at_the_first_byte_to_escape(
+        bytes in vec(prop_oneof![any::<u8>(), select(vec![0u8, 0x1f, 0x20, b'"', b'\\', 0x7f, 0x80, 0xff])], 0..40)
+    ) {
+        let naive = bytes.iter().position(|&b| needs_escape(b)).unwrap_or(bytes.len());
+        prop_assert_eq!(clean_prefix(&bytes), naive);
+    }
+
+    #[test]
     fn addresses_print_as_std(ip in ip()) {
         prop_assert_eq!(ours(&ip), serde(&ip));
         prop_assert_eq!(ours(&ip), format!("\"{ip}\""));
@@ -352,4 +360,27 @@ fn scalars_at_their_edges() {
     }
     let set: BTreeSet<String> = ["b\"", "a"].into_iter().map(String::from).collect();
     assert_eq!(ours(&set), serde(&set));
+}
+
+proptest! {
+    #[test]
+    fn flow_ids_print_as_the_formatter_does(id in prop_oneof![any::<u64>(), Just(0), Just(u64::MAX)]) {
+        let id = FlowId(id);
+        prop_assert_eq!(id.to_string(), format!("{:016x}", id.0));
+        prop_assert_eq!(ours(&id), serde(&id));
+    }
+
+    #[test]
+    fn tcp_flags_write_as_serde_json(flags in any::<u8>()) {
+        let flags = TcpFlags(flags);
+        prop_assert_eq!(ours(&flags), serde(&flags));
+        prop_assert_eq!(ours(&flags), format!("\"{flags}\""));
+    }
+}
+
+#[test]
+fn tcp_flags_in_their_fixed_order() {
+    assert_eq!(TcpFlags(0).to_string(), "");
+    assert_eq!(TcpFlags(0x02 | 0x10 | 0x01 | 0x08).to_string(), "SAFP");
+    assert_eq!(TcpFlags(0xff).to_string(), "SAFRPUEC");
 }
