@@ -872,10 +872,10 @@ impl Core<'_> {
             country: geo.country,
             registered_country: geo.registered_country,
             asn: geo.asn,
-            as_org: geo.as_org.as_deref().map(str::to_owned),
-            hostname: insight.hostname.as_ref().map(|h| h.name.to_string()),
+            as_org: geo.as_org.clone(),
+            hostname: insight.hostname.as_ref().map(|h| h.name.clone()),
             hostname_source: insight.hostname.as_ref().map(|h| h.source.as_str()),
-            dns_query: insight.dns.as_ref().map(|d| d.query.to_string()),
+            dns_query: insight.dns.as_ref().map(|d| d.query.clone()),
             geo_source: geo
                 .country_source
                 .and_then(|i| self.resolver.databases().get(usize::from(i)))
@@ -1018,7 +1018,7 @@ impl Core<'_> {
             app_proto: insight.app_proto.map(|p| p.as_str()),
             encrypted,
             tls_version: insight.tls_version.map(|v| v.as_str()),
-            alpn: insight.alpn.as_deref().map(str::to_owned),
+            alpn: insight.alpn.clone(),
             dns_named: flow.ann.dns_named,
             bytes_out: bo,
             bytes_in: bi,
@@ -1585,8 +1585,8 @@ impl Core<'_> {
             country: geo.country,
             registered_country: geo.registered_country,
             asn: geo.asn,
-            as_org: geo.as_org.as_deref().map(str::to_owned),
-            hostname: host.as_deref().map(str::to_owned),
+            as_org: geo.as_org.clone(),
+            hostname: host.clone(),
             hostname_source: host.as_ref().map(|_| "redirect"),
             dns_query: None,
             geo_source: geo

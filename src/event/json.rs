@@ -195,6 +195,12 @@ impl ToJson for String {
     }
 }
 
+impl ToJson for std::sync::Arc<str> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
 impl<T: ToJson + ?Sized> ToJson for &T {
     fn write_json(&self, out: &mut Vec<u8>) {
         (**self).write_json(out);

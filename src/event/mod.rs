@@ -10,6 +10,7 @@ mod time;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -103,17 +104,17 @@ pub struct RemoteRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub as_org: Option<String>,
+    pub as_org: Option<Arc<str>>,
     /// The best name for the remote: from the flow itself (TLS SNI, QUIC, HTTP Host) or from a
     /// DNS answer seen in the capture.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
+    pub hostname: Option<Arc<str>>,
     /// `sni`, `quic`, `proxy`, `http` or `dns`; `redirect` for an alert on a redirect target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname_source: Option<&'static str>,
     /// When a DNS answer named the remote: the name the device asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns_query: Option<String>,
+    pub dns_query: Option<Arc<str>>,
     /// Name of the database that gave the country.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo_source: Option<String>,
@@ -231,7 +232,7 @@ pub struct FlowRecord {
     pub tls_version: Option<&'static str>,
     /// The first ALPN protocol the client offered.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alpn: Option<String>,
+    pub alpn: Option<Arc<str>>,
     /// false when no DNS answer in the capture named the remote for this device (a hard-coded
     /// address); absent when that cannot be said (non-public remote, start of capture).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -35,6 +35,11 @@ fn text() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// The names shared with the flow's state.
+fn shared_text() -> BoxedStrategy<std::sync::Arc<str>> {
+    text().prop_map(std::sync::Arc::from).boxed()
+}
+
 /// The `&'static str` fields (kinds, protocols): literals, with one that needs escaping.
 fn label() -> BoxedStrategy<&'static str> {
     select(vec![
@@ -111,8 +116,9 @@ prop_compose! {
 prop_compose! {
     fn remote_ref()(ip in of(ip()), port in of(any::<u16>()), country in of(country()),
                     registered_country in of(country()), asn in of(any::<u32>()),
-                    as_org in of(text()), hostname in of(text()), hostname_source in of(label()),
-                    dns_query in of(text()), geo_source in of(text())) -> RemoteRef {
+                    as_org in of(shared_text()), hostname in of(shared_text()),
+                    hostname_source in of(label()), dns_query in of(shared_text()),
+                    geo_source in of(text())) -> RemoteRef {
         RemoteRef { ip, port, country, registered_country, asn, as_org, hostname,
                     hostname_source, dns_query, geo_source }
     }
@@ -168,7 +174,7 @@ prop_compose! {
                      via in of(via_ref().boxed()),
                      transport in any::<u8>().prop_map(Transport::from_ip_proto),
                      bools in (any::<bool>(), of(any::<bool>()), of(any::<bool>())),
-                     alpn in of(text()),
+                     alpn in of(shared_text()),
                      counts in [count(), count(), count(), count(), count(), count(), count()],
                      flags in (of(any::<u8>().prop_map(TcpFlags)), of(any::<u8>().prop_map(TcpFlags))), vlan in of(any::<u16>()),
                      alerts in vec(text(), 0..3), source in source_ref().boxed(),
