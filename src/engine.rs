@@ -17,9 +17,9 @@ use std::sync::Arc;
 use crate::capture::Frame;
 use crate::decode::{Decoder, Packet, Transport};
 use crate::event::{
-    Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowRecord, InputSummary,
-    NameSummary, RemoteRef, ResolverRef, ResolverSummary, Rfc3339, RuleCount, RuleRef, RunCounters,
-    SCHEMA_VERSION, SourceRef, Summary, Traffic, ViaRef, flow_id_hex, tcp_flag_letters,
+    Alert, DeviceRef, DeviceSummary, DnsRecord, EncryptionBytes, Event, FlowId, FlowRecord,
+    InputSummary, NameSummary, RemoteRef, ResolverRef, ResolverSummary, Rfc3339, RuleCount,
+    RuleRef, RunCounters, SCHEMA_VERSION, SourceRef, Summary, TcpFlags, Traffic, ViaRef,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, CountryCode, GeoInfo, Resolver};
@@ -563,7 +563,9 @@ impl<'s> Engine<'s> {
     }
 }
 
-/// Writes the flows that ended and folds them into the summary.
+/// Writes the flows that ended and folds them into the summary. Called twice per packet and
+/// almost always with nothing to do: the check is inlined, the work is not.
+#[inline]
 fn flush_ended(
     core: &mut Core<'_>,
     ended: &mut Vec<(Flow<FlowState>, EndReason)>,
@@ -571,6 +573,14 @@ fn flush_ended(
     if ended.is_empty() {
         return Ok(());
     }
+    end_flows(core, ended)
+}
+
+#[inline(never)]
+fn end_flows(
+    core: &mut Core<'_>,
+    ended: &mut Vec<(Flow<FlowState>, EndReason)>,
+) -> Result<(), SinkError> {
     let mut result = Ok(());
     for (mut flow, reason) in ended.drain(..) {
         if result.is_ok() {
@@ -846,7 +856,7 @@ impl Core<'_> {
             timestamp: Rfc3339(ts_ns),
             event_type: "alert",
             schema: SCHEMA_VERSION,
-            flow_id: flow_id_hex(flow.id),
+            flow_id: FlowId(flow.id),
             rule: RuleRef {
                 id: raised.id,
                 severity: raised.severity,
@@ -885,10 +895,10 @@ impl Core<'_> {
             country: geo.country,
             registered_country: geo.registered_country,
             asn: geo.asn,
-            as_org: geo.as_org.as_deref().map(str::to_owned),
-            hostname: insight.hostname.as_ref().map(|h| h.name.to_string()),
+            as_org: geo.as_org.clone(),
+            hostname: insight.hostname.as_ref().map(|h| h.name.clone()),
             hostname_source: insight.hostname.as_ref().map(|h| h.source.as_str()),
-            dns_query: insight.dns.as_ref().map(|d| d.query.to_string()),
+            dns_query: insight.dns.as_ref().map(|d| d.query.clone()),
             geo_source: geo
                 .country_source
                 .and_then(|i| self.resolver.databases().get(usize::from(i)))
@@ -1019,7 +1029,7 @@ impl Core<'_> {
             timestamp: Rfc3339(flow.last_seen_ns),
             event_type: "flow",
             schema: SCHEMA_VERSION,
-            flow_id: flow_id_hex(flow.id),
+            flow_id: FlowId(flow.id),
             start: Rfc3339(flow.first_seen_ns),
             end: Rfc3339(flow.last_seen_ns),
             end_reason: reason.as_str(),
@@ -1031,7 +1041,7 @@ impl Core<'_> {
             app_proto: insight.app_proto.map(|p| p.as_str()),
             encrypted,
             tls_version: insight.tls_version.map(|v| v.as_str()),
-            alpn: insight.alpn.as_deref().map(str::to_owned),
+            alpn: insight.alpn.clone(),
             dns_named: flow.ann.dns_named,
             bytes_out: bo,
             bytes_in: bi,
@@ -1039,8 +1049,8 @@ impl Core<'_> {
             packets_in: pi,
             payload_bytes_out: flow.payload_out,
             payload_bytes_in: flow.payload_in,
-            tcp_flags_out: tcp.then(|| tcp_flag_letters(flow.tcp_flags_out)),
-            tcp_flags_in: tcp.then(|| tcp_flag_letters(flow.tcp_flags_in)),
+            tcp_flags_out: tcp.then_some(TcpFlags(flow.tcp_flags_out)),
+            tcp_flags_in: tcp.then_some(TcpFlags(flow.tcp_flags_in)),
             vlan: flow.vlan,
             alerts: flow
                 .ann
@@ -1598,8 +1608,8 @@ impl Core<'_> {
             country: geo.country,
             registered_country: geo.registered_country,
             asn: geo.asn,
-            as_org: geo.as_org.as_deref().map(str::to_owned),
-            hostname: host.as_deref().map(str::to_owned),
+            as_org: geo.as_org.clone(),
+            hostname: host.clone(),
             hostname_source: host.as_ref().map(|_| "redirect"),
             dns_query: None,
             geo_source: geo

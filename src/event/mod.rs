@@ -5,10 +5,12 @@
 //! declaration order, absent values are left out rather than written as sentinels, and time is
 //! always packet time, so the same input gives byte-identical output.
 
+mod json;
 mod time;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -16,6 +18,7 @@ use crate::decode::{Mac, Transport};
 use crate::geoip::{CountryCode, DatabaseInfo};
 use crate::policy::Severity;
 
+pub use json::{Object, ToJson, write_summary};
 pub use time::Rfc3339;
 
 /// Version of the JSON schema; bumped on any incompatible change.
@@ -101,17 +104,17 @@ pub struct RemoteRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub as_org: Option<String>,
+    pub as_org: Option<Arc<str>>,
     /// The best name for the remote: from the flow itself (TLS SNI, QUIC, HTTP Host) or from a
     /// DNS answer seen in the capture.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
+    pub hostname: Option<Arc<str>>,
     /// `sni`, `quic`, `proxy`, `http` or `dns`; `redirect` for an alert on a redirect target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname_source: Option<&'static str>,
     /// When a DNS answer named the remote: the name the device asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns_query: Option<String>,
+    pub dns_query: Option<Arc<str>>,
     /// Name of the database that gave the country.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo_source: Option<String>,
@@ -175,7 +178,7 @@ pub struct Alert {
     pub timestamp: Rfc3339,
     pub event_type: &'static str,
     pub schema: u32,
-    pub flow_id: String,
+    pub flow_id: FlowId,
     pub rule: RuleRef,
     pub device: DeviceRef,
     pub remote: RemoteRef,
@@ -206,7 +209,7 @@ pub struct FlowRecord {
     pub timestamp: Rfc3339,
     pub event_type: &'static str,
     pub schema: u32,
-    pub flow_id: String,
+    pub flow_id: FlowId,
     pub start: Rfc3339,
     pub end: Rfc3339,
     /// `idle`, `reused`, `evicted` or `end_of_input`.
@@ -229,7 +232,7 @@ pub struct FlowRecord {
     pub tls_version: Option<&'static str>,
     /// The first ALPN protocol the client offered.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alpn: Option<String>,
+    pub alpn: Option<Arc<str>>,
     /// false when no DNS answer in the capture named the remote for this device (a hard-coded
     /// address); absent when that cannot be said (non-public remote, start of capture).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -242,9 +245,9 @@ pub struct FlowRecord {
     pub payload_bytes_in: u64,
     /// TCP flags seen from the device and from the remote, as tcpdump letters (`SAFRPU`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcp_flags_out: Option<String>,
+    pub tcp_flags_out: Option<TcpFlags>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcp_flags_in: Option<String>,
+    pub tcp_flags_in: Option<TcpFlags>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
     /// Ids of the rules that fired on this flow.
@@ -267,23 +270,51 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// TCP flags as letters in a fixed order: S(YN) A(CK) F(IN) R(ST) P(SH) U(RG) E(CE) C(WR).
-pub fn tcp_flag_letters(flags: u8) -> String {
-    const LETTERS: [(u8, char); 8] = [
-        (0x02, 'S'),
-        (0x10, 'A'),
-        (0x01, 'F'),
-        (0x04, 'R'),
-        (0x08, 'P'),
-        (0x20, 'U'),
-        (0x40, 'E'),
-        (0x80, 'C'),
+/// TCP flags seen on a flow, written as tcpdump-style letters in a fixed order: S(YN) A(CK)
+/// F(IN) R(ST) P(SH) U(RG) E(CE) C(WR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    const LETTERS: [(u8, u8); 8] = [
+        (0x02, b'S'),
+        (0x10, b'A'),
+        (0x01, b'F'),
+        (0x04, b'R'),
+        (0x08, b'P'),
+        (0x20, b'U'),
+        (0x40, b'E'),
+        (0x80, b'C'),
     ];
-    LETTERS
-        .iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, c)| *c)
-        .collect()
+
+    /// The letters, in `buf`; returns how many.
+    fn letters(self, buf: &mut [u8; 8]) -> usize {
+        let mut n = 0;
+        for (bit, letter) in TcpFlags::LETTERS {
+            if self.0 & bit != 0 {
+                buf[n] = letter;
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl std::fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; 8];
+        let n = self.letters(&mut buf);
+        // Only ASCII letters were written.
+        f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or(""))
+    }
+}
+
+impl Serialize for TcpFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 8];
+        let n = self.letters(&mut buf);
+        s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or(""))
+    }
 }
 
 /// Bytes and flows towards one country or operator.
@@ -465,9 +496,34 @@ pub enum Event<'a> {
     Dns(&'a DnsRecord),
 }
 
-/// Hex form of a flow id.
-pub fn flow_id_hex(id: u64) -> String {
-    format!("{id:016x}")
+/// A flow's id (an FNV-1a hash of its 5-tuple and first-packet time), written as 16
+/// lower-case hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowId(pub u64);
+
+impl FlowId {
+    /// The 16 hex digits, as `format!("{:016x}")` writes them.
+    fn hex(self) -> [u8; 16] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 16];
+        for (i, d) in digits.iter_mut().enumerate() {
+            *d = HEX[((self.0 >> ((15 - i) * 4)) & 0xf) as usize];
+        }
+        digits
+    }
+}
+
+impl std::fmt::Display for FlowId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only hex digits were written.
+        f.write_str(std::str::from_utf8(&self.hex()).unwrap_or("0000000000000000"))
+    }
+}
+
+impl Serialize for FlowId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(std::str::from_utf8(&self.hex()).unwrap_or("0000000000000000"))
+    }
 }
 
 /// Live mode: counters of one interface, in a [`Stats`] event.

@@ -25,7 +25,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 impl Rfc3339 {
     /// Writes the timestamp into `buf` and returns its length: digits by hand, no formatter
     /// machinery (every flow record carries three of these).
-    fn render(&self, buf: &mut [u8; 32]) -> usize {
+    pub(super) fn render(&self, buf: &mut [u8; 32]) -> usize {
         fn digits(buf: &mut [u8], mut v: u64) {
             for b in buf.iter_mut().rev() {
                 *b = b'0' + (v % 10) as u8;

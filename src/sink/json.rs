@@ -1,9 +1,10 @@
-//! JSON lines: one event per line, each written whole.
+//! JSON lines: one event per line, each written whole (the text by [`ToJson`], which writes
+//! what serde_json would for the events' `Serialize` form).
 
 use std::io::Write;
 
 use super::{Sink, SinkError};
-use crate::event::{Event, EventSet};
+use crate::event::{Event, EventSet, ToJson, write_summary};
 
 /// Writes the selected events as JSON lines.
 pub struct JsonLines<W: Write> {
@@ -37,14 +38,15 @@ impl<W: Write> JsonLines<W> {
 impl<W: Write> Sink for JsonLines<W> {
     fn emit(&mut self, event: Event<'_>) -> Result<(), SinkError> {
         self.line.clear();
-        let written = match event {
-            Event::Alert(a) if self.events.alert => serde_json::to_writer(&mut self.line, a),
-            Event::Flow(f) if self.events.flow => serde_json::to_writer(&mut self.line, f),
-            Event::Summary(s) if self.events.summary => serde_json::to_writer(&mut self.line, s),
-            Event::Dns(d) if self.events.dns => serde_json::to_writer(&mut self.line, d),
+        match event {
+            Event::Alert(a) if self.events.alert => a.write_json(&mut self.line),
+            Event::Flow(f) if self.events.flow => f.write_json(&mut self.line),
+            Event::Summary(s) if self.events.summary => {
+                write_summary(&mut self.line, s).map_err(|e| self.fail(e.into()))?;
+            }
+            Event::Dns(d) if self.events.dns => d.write_json(&mut self.line),
             _ => return Ok(()),
-        };
-        written.map_err(|e| self.fail(e.into()))?;
+        }
         self.line.push(b'\n');
         // One write_all of a whole line: a buffered writer never splits a line it can hold.
         if let Err(e) = self.out.write_all(&self.line) {
