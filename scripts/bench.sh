@@ -44,7 +44,7 @@ else
     PACKETS=1000000 RUNS=5 START_RUNS=20 SCAN_PACKETS=1000000
 fi
 FLOWS=$((PACKETS / 50))
-SLICE=20000 # tshark runs on this many packets, scaled per packet
+SLICE=100000 # tshark runs on this many packets (a few seconds), scaled per packet
 
 note() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -76,7 +76,10 @@ TIME_OK=0
 
 # --- build and captures ------------------------------------------------------------------------
 note "building release"
-cargo build --release --quiet --bin egresswatch --example gen_bench
+EXAMPLES=(--example gen_bench)
+# The converter that gives tshark the embedded country data in MaxMind's layout.
+have tshark && EXAMPLES+=(--example mmdb_to_maxmind)
+cargo build --release --quiet --bin egresswatch "${EXAMPLES[@]}"
 EW=$ROOT/target/release/egresswatch
 GEN=$ROOT/target/release/examples/gen_bench
 GEN_VER=$(cksum < examples/gen_bench.rs | cut -c1-8)
@@ -97,7 +100,7 @@ MAIN=$(capture "main-s$SEED-n$PACKETS-f$FLOWS" --packets "$PACKETS" --flows "$FL
 SCAN=$(capture "scan-s$SEED-n$SCAN_PACKETS" --scan --packets "$SCAN_PACKETS")
 ONE=$(capture "one-s$SEED" --packets 1 --flows 1)
 if ((PACKETS > SLICE)) && have tcpdump; then
-    SLICE_FILE=$OUT/slice-$(basename "$MAIN")
+    SLICE_FILE=$OUT/slice$SLICE-$(basename "$MAIN")
     [[ -s $SLICE_FILE ]] || tcpdump -r "$MAIN" -c "$SLICE" -w "$SLICE_FILE" 2> /dev/null
 else
     SLICE_FILE=$MAIN
@@ -170,23 +173,77 @@ row replay_terminal "$PACKETS" "$RUNS" "$EW" replay "$MAIN" --json "$OUT/v3.json
 
 TSHARK_NOTE=""
 if have tshark; then
-    # tshark needs a MaxMind-layout database (country.iso_code); the embedded one has another
-    # layout (country_code), so tshark gets MaxMind's GeoLite2-Country test database. GeoIP
-    # look-ups are still made for every address; most simply find nothing.
+    # tshark reads GeoIP only from MaxMind-layout databases (country.iso_code) in a directory
+    # (maxmind_db_paths). It gets the data egresswatch uses: the embedded country database
+    # (layout country_code) converted by examples/mmdb_to_maxmind.rs and `geoip build` (redone
+    # when its inputs change), beside the embedded ASN and registered-country databases, which are
+    # in MaxMind's layouts already.
     GEODIR=$OUT/tshark-geoip
+    COUNTRY_DB=$GEODIR/dbip-country-maxmind.mmdb
+    GEO_KEY=$(cat geoip/dbip-country.mmdb examples/mmdb_to_maxmind.rs src/geoip/writer.rs \
+        src/geoip/writer/*.rs | cksum | cut -d' ' -f1)
     mkdir -p "$GEODIR"
-    for db in "$ROOT/../shared/mmdb/test-data/GeoLite2-Country-Test.mmdb" \
-        "$ROOT/shared/mmdb/test-data/GeoLite2-Country-Test.mmdb"; do
-        [[ -s $db ]] && cp "$db" "$GEODIR/GeoLite2-Country.mmdb" && break
-    done
-    if [[ -s $GEODIR/GeoLite2-Country.mmdb ]]; then
-        TSHARK_NOTE="GeoIP: GeoLite2-Country-Test.mmdb"
-    else
-        TSHARK_NOTE="GeoIP: no MaxMind database found, tshark ran without"
+    if [[ ! -s $COUNTRY_DB || $(cat "$GEODIR/key" 2> /dev/null) != "$GEO_KEY" ]]; then
+        note "converting the embedded country database to MaxMind's layout for tshark"
+        rm -f "$GEODIR"/*.mmdb "$GEODIR/key"
+        CSV=$OUT/tshark-countries.csv
+        "$ROOT/target/release/examples/mmdb_to_maxmind" --db geoip/dbip-country.mmdb \
+            --out "$CSV" 2> "$OUT/convert.log" || {
+            note "conversion failed (see bench-out/convert.log)"
+            exit 1
+        }
+        epoch=$(sed -n 's/.*--build-epoch \([0-9]*\).*/\1/p' "$OUT/convert.log")
+        "$EW" geoip build --input "$CSV" --layout country --columns country=1,registered_country=2 \
+            ${epoch:+--build-epoch "$epoch"} --out "$COUNTRY_DB" >> "$OUT/convert.log" 2>&1 || {
+            note "geoip build failed (see bench-out/convert.log)"
+            exit 1
+        }
+        rm -f "$CSV"
+        echo "$GEO_KEY" > "$GEODIR/key"
+        grep -v '^next:' "$OUT/convert.log" | sed 's/^/bench:   /' >&2
     fi
-    TS_ARGS=(-q -z conv,ip -o "uat:maxmind_db_paths:\"$GEODIR\"")
-    row tshark "$SLICE" "$RUNS" tshark -r "$SLICE_FILE" "${TS_ARGS[@]}"
-    row tshark_1 1 "$RUNS" tshark -r "$ONE" "${TS_ARGS[@]}"
+    cp geoip/asn.mmdb geoip/asn-country.mmdb "$GEODIR/"
+    TSHARK_NOTE="the embedded databases, the country one converted to MaxMind's layout"
+
+    TS_GEO=(-o "uat:maxmind_db_paths:\"$GEODIR\"")
+    # Per-flow totals: packets and bytes each way per TCP and UDP 5-tuple, as egresswatch's flows.
+    TS_FLOWS=(-z conv,tcp -z conv,udp)
+    # A GeoIP field of every packet in a tap filter, so tshark dissects each packet into a tree
+    # and looks both addresses up (cached per address, as egresswatch does); io,stat counts the
+    # packets with a country and those to or from CN. Without a filter or fields (`-q -z conv,ip`,
+    # the tshark_nogeoip row) tshark builds no tree and makes no lookup at all.
+    TS_COUNT=(-z 'io,stat,0,ip.geoip.country_iso || ipv6.geoip.country_iso,ip.geoip.country_iso == "CN" || ipv6.geoip.country_iso == "CN"')
+    TSHARK=(tshark "${TS_GEO[@]}" -q "${TS_FLOWS[@]}" "${TS_COUNT[@]}")
+    # The same totals plus, for every packet, the country and AS of both ends as text fields.
+    TS_FIELDS=(-T fields)
+    for f in src dst; do
+        for ip in ip ipv6; do
+            TS_FIELDS+=(-e "$ip.$f" -e "$ip.geoip.${f}_country_iso" -e "$ip.geoip.${f}_asnum")
+        done
+    done
+    row tshark "$SLICE" "$RUNS" "${TSHARK[@]}" -r "$SLICE_FILE"
+    row tshark_fields "$SLICE" "$RUNS" tshark "${TS_GEO[@]}" "${TS_FLOWS[@]}" "${TS_FIELDS[@]}" \
+        -r "$SLICE_FILE"
+    row tshark_nogeoip "$SLICE" "$RUNS" tshark "${TS_GEO[@]}" -q -z conv,ip -r "$SLICE_FILE"
+    row tshark_1 1 "$RUNS" "${TSHARK[@]}" -r "$ONE"
+
+    # Untimed checks that tshark's lookups happen and answer as egresswatch does: the io,stat
+    # counts of the tshark row, and each address's country in the fields of the first 20,000
+    # packets of the slice against `egresswatch lookup` (addresses egresswatch does not look up,
+    # non-public ones, are left out).
+    "${TSHARK[@]}" -r "$SLICE_FILE" > "$OUT/tshark-counts.txt" 2> /dev/null || true
+    read -r TS_LOCATED TS_CN < <(awk -F'|' '/<>/ { gsub(/ /, ""); print $3, $5 }' \
+        "$OUT/tshark-counts.txt") || true
+    tshark "${TS_GEO[@]}" "${TS_FIELDS[@]}" -c 20000 -r "$SLICE_FILE" 2> /dev/null |
+        awk -F'\t' '{ for (i = 1; i + 1 <= NF; i += 3) if ($i != "" && ($i $(i + 1)) !~ /,/)
+            print $i "\t" ($(i + 1) == "" ? "-" : $(i + 1)) }' | sort -u > "$OUT/tshark-countries.tsv" ||
+        true
+    cut -f1 "$OUT/tshark-countries.tsv" | xargs -r "$EW" lookup 2> /dev/null |
+        sed -e 's/.*"public":false.*/private/' -e 's/.*"country":"\([A-Z]*\)".*/\1/' -e 's/^{.*/-/' \
+            > "$OUT/egresswatch-countries.txt" || true
+    read -r TS_SAME TS_PUBLIC TS_PRIVATE < <(paste "$OUT/tshark-countries.tsv" \
+        "$OUT/egresswatch-countries.txt" | awk -F'\t' '$3 == "private" { skip++; next }
+            { n++; same += ($2 == $3) } END { print same + 0, n + 0, skip + 0 }') || true
 else
     note "tshark unavailable: skipped"
 fi
@@ -208,7 +265,7 @@ calc() { awk "BEGIN { $1 }"; }
     echo
     echo "| tool | packets | median wall s | packets/s | ns/packet | peak RSS MiB |"
     echo "|---|---:|---:|---:|---:|---:|"
-    for key in cat tcpdump replay replay_norules_summary replay_summary replay_terminal tshark tshark_1 scan startup version; do
+    for key in cat tcpdump replay replay_norules_summary replay_summary replay_terminal tshark tshark_fields tshark_nogeoip tshark_1 scan startup version; do
         [[ -n ${W[$key]:-} ]] || continue
         w=${W[$key]} r=${R[$key]} n=${N[$key]}
         if [[ $w == - ]]; then
@@ -234,7 +291,16 @@ calc() { awk "BEGIN { $1 }"; }
     fi
     if ok tshark && ok replay; then
         per_replay=$(calc "print ${W[replay]} / ${N[replay]}")
-        echo "- tshark / replay per packet: $(calc "printf \"%.0f\", (${W[tshark]} / ${N[tshark]}) / $per_replay")× raw on the $SLICE-packet slice$(ok tshark_1 && echo ", $(calc "printf \"%.0f\", ((${W[tshark]} - ${W[tshark_1]}) / ${N[tshark]}) / $per_replay")× without tshark's start-up") (target ≥ 300×; $TSHARK_NOTE)"
+        # ratio KEY: tshark's time per packet over replay's, raw and net of tshark's start-up.
+        ratio() {
+            printf '%s× raw' "$(calc "printf \"%.0f\", (${W[$1]} / ${N[$1]}) / $per_replay")"
+            if ok tshark_1; then
+                printf ', %s× net of its start-up' \
+                    "$(calc "printf \"%.0f\", ((${W[$1]} - ${W[tshark_1]}) / ${N[$1]}) / $per_replay")"
+            fi
+        }
+        echo "- tshark / replay per packet, $SLICE-packet slice: $(ratio tshark) (target ≥ 300×)$(ok tshark_fields && echo "; writing each packet's countries and AS numbers (tshark_fields): $(ratio tshark_fields)")$(ok tshark_1 && echo "; tshark's start-up (tshark_1): $(calc "printf \"%.2f\", ${W[tshark_1]}") s")"
+        echo "- tshark's GeoIP data, $TSHARK_NOTE: ${TS_LOCATED:-?} of $SLICE slice packets with a country (io,stat), ${TS_CN:-?} to or from CN; countries of the addresses in its first 20,000 packets agree with \`egresswatch lookup\` for ${TS_SAME:-?} of ${TS_PUBLIC:-?} public addresses (${TS_PRIVATE:-?} non-public not compared)"
     fi
     if ok scan; then
         echo "- scan ($SCAN_PACKETS one-packet flows, default cap): $(calc "printf \"%.2f\", ${W[scan]}") s, peak RSS $(calc "printf \"%.0f\", ${R[scan]} / 1024") MiB (target < 512), ${SCAN_COUNTERS:-counters not found}"
