@@ -115,9 +115,9 @@ mod link {
     use crate::decode::{Mac, Skip};
 
     /// EtherType of IPv4 (IEEE 802 numbers registry).
-    pub(in crate::decode::reference) const ETHERTYPE_IPV4: u16 = 0x0800;
+    pub(in crate::decode) const ETHERTYPE_IPV4: u16 = 0x0800;
     /// EtherType of IPv6.
-    pub(in crate::decode::reference) const ETHERTYPE_IPV6: u16 = 0x86dd;
+    pub(in crate::decode) const ETHERTYPE_IPV6: u16 = 0x86dd;
     /// 802.1Q customer VLAN tag.
     const ETHERTYPE_VLAN: u16 = 0x8100;
     /// 802.1ad service VLAN tag (QinQ outer tag).
@@ -130,7 +130,7 @@ mod link {
     const VLAN_TAGS_MAX: usize = 4;
 
     /// The link layer's view of a frame.
-    pub(in crate::decode::reference) struct Link<'a> {
+    pub(in crate::decode) struct Link<'a> {
         pub src_mac: Option<Mac>,
         pub dst_mac: Option<Mac>,
         pub vlan: Option<u16>,
@@ -165,10 +165,7 @@ mod link {
     }
 
     /// Finds the network layer of a frame of the given link type.
-    pub(in crate::decode::reference) fn decode(
-        link_type: LinkType,
-        data: &[u8],
-    ) -> Result<Link<'_>, Skip> {
+    pub(in crate::decode) fn decode(link_type: LinkType, data: &[u8]) -> Result<Link<'_>, Skip> {
         match link_type {
             LinkType::ETHERNET => ethernet(data),
             LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 => raw(data),
@@ -193,7 +190,7 @@ mod link {
     }
 
     /// Ethernet II: destination, source, EtherType, then any stack of VLAN tags.
-    pub(in crate::decode::reference) fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
+    pub(in crate::decode) fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
         let dst = mac(data, 0)?;
         let src = mac(data, 6)?;
         let (vlan, ethertype, at) = vlan_stack(data, 12)?;
@@ -301,7 +298,7 @@ mod link {
     }
 }
 
-mod net {
+pub(super) mod net {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
@@ -332,10 +329,7 @@ mod net {
     }
 
     /// Decodes the IP packet carried with this EtherType.
-    pub(in crate::decode::reference) fn decode_ip(
-        ethertype: u16,
-        data: &[u8],
-    ) -> Result<Packet<'_>, Skip> {
+    pub(in crate::decode) fn decode_ip(ethertype: u16, data: &[u8]) -> Result<Packet<'_>, Skip> {
         match ethertype {
             ETHERTYPE_IPV4 => ipv4(data),
             ETHERTYPE_IPV6 => ipv6(data),
@@ -533,7 +527,7 @@ mod net {
     }
 }
 
-mod tunnel {
+pub(super) mod tunnel {
     use super::{link, net};
     use crate::decode::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
     use crate::decode::tunnel::{
@@ -548,7 +542,7 @@ mod tunnel {
 
     /// Whether (and how) this packet carries a tunnel. Only whole datagrams are looked into: an
     /// outer fragment stays the outer packet (its later fragments could not be opened anyway).
-    pub(in crate::decode::reference) fn examine<'a>(p: &Packet<'a>) -> Found<'a> {
+    pub(in crate::decode) fn examine<'a>(p: &Packet<'a>) -> Found<'a> {
         if p.fragment != Fragment::None {
             return Found::Plain;
         }
@@ -599,7 +593,7 @@ mod tunnel {
     /// Decodes what a tunnel carries. An Ethernet frame gives its MAC addresses and VLAN tag to the
     /// packet; a bare IP packet has none (the outer frame's MACs are the tunnel endpoints', not the
     /// inner hosts').
-    pub(in crate::decode::reference) fn decode_inner(inner: Inner<'_>) -> Result<Packet<'_>, Skip> {
+    pub(in crate::decode) fn decode_inner(inner: Inner<'_>) -> Result<Packet<'_>, Skip> {
         match inner {
             Inner::Ip(ethertype, data) => net::decode_ip(ethertype, data),
             Inner::Ethernet(frame) => {
