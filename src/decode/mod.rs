@@ -275,6 +275,7 @@ impl Decoder {
     /// the transport layer writes every field from what the link and IP layers found, and a test
     /// on the protocol and ports tells that there is nothing to open. Only tunnels and fragments
     /// take the general path, which may replace the packet or fill in its ports.
+    #[inline]
     pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
         let decoded = self.layers(frame);
         let p = decoded.as_ref()?;
