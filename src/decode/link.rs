@@ -3,7 +3,7 @@
 //! Each decoder finds the EtherType of the network-layer payload and where it starts. The link
 //! type always comes from the capture, never from guessing at the bytes.
 
-use super::{Mac, Skip};
+use super::Skip;
 use crate::capture::LinkType;
 
 /// EtherType of IPv4 (IEEE 802 numbers registry).
@@ -21,17 +21,18 @@ const ETHERTYPE_MIN: u16 = 0x0600;
 /// How many stacked VLAN tags are followed before the frame is called malformed.
 pub const VLAN_TAGS_MAX: usize = 4;
 
-/// The link layer's view of a frame.
+/// The link layer's view of a frame. The MAC addresses are left where they lie in the frame
+/// until the packet is built (a reference is cheaper to carry than the bytes).
 pub(super) struct Link<'a> {
-    pub src_mac: Option<Mac>,
-    pub dst_mac: Option<Mac>,
+    pub src_mac: Option<&'a [u8; 6]>,
+    pub dst_mac: Option<&'a [u8; 6]>,
     pub vlan: Option<u16>,
     pub ethertype: u16,
     pub payload: &'a [u8],
 }
 
 impl<'a> Link<'a> {
-    fn ip(ethertype: u16, payload: &'a [u8]) -> Link<'a> {
+    pub(super) fn ip(ethertype: u16, payload: &'a [u8]) -> Link<'a> {
         Link {
             src_mac: None,
             dst_mac: None,
@@ -42,21 +43,19 @@ impl<'a> Link<'a> {
     }
 }
 
-fn be16(b: &[u8], at: usize) -> Result<u16, Skip> {
-    match b.get(at..at + 2) {
-        Some(&[x, y]) => Ok(u16::from_be_bytes([x, y])),
-        _ => Err(Skip::Truncated),
-    }
+/// The `N` bytes of `b` from `at`, if it holds them.
+pub(super) fn chunk<const N: usize>(b: &[u8], at: usize) -> Option<&[u8; N]> {
+    b.get(at..)?.first_chunk()
 }
 
-fn mac(b: &[u8], at: usize) -> Result<Mac, Skip> {
-    b.get(at..at + 6)
-        .and_then(|m| <[u8; 6]>::try_from(m).ok())
-        .map(Mac)
+fn be16(b: &[u8], at: usize) -> Result<u16, Skip> {
+    chunk(b, at)
+        .map(|&x| u16::from_be_bytes(x))
         .ok_or(Skip::Truncated)
 }
 
 /// Finds the network layer of a frame of the given link type.
+#[inline]
 pub(super) fn decode(link_type: LinkType, data: &[u8]) -> Result<Link<'_>, Skip> {
     match link_type {
         LinkType::ETHERNET => ethernet(data),
@@ -82,13 +81,17 @@ fn raw(data: &[u8]) -> Result<Link<'_>, Skip> {
 }
 
 /// Ethernet II: destination, source, EtherType, then any stack of VLAN tags.
+#[inline]
 pub(super) fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
-    let dst = mac(data, 0)?;
-    let src = mac(data, 6)?;
+    // One length check for the untagged header; the reads below cannot fail after it.
+    let Some(head) = data.first_chunk::<14>() else {
+        return Err(Skip::Truncated);
+    };
+    let (dst, src) = (chunk(head, 0), chunk(head, 6));
     let (vlan, ethertype, at) = vlan_stack(data, 12)?;
     Ok(Link {
-        src_mac: Some(src),
-        dst_mac: Some(dst),
+        src_mac: src,
+        dst_mac: dst,
         vlan,
         ethertype,
         payload: data.get(at..).ok_or(Skip::Truncated)?,
@@ -97,6 +100,7 @@ pub(super) fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
 
 /// Reads the EtherType at `at` and follows 802.1Q/802.1ad tags; returns the outermost VLAN id,
 /// the inner EtherType and the offset of the payload.
+#[inline]
 fn vlan_stack(data: &[u8], mut at: usize) -> Result<(Option<u16>, u16, usize), Skip> {
     let mut vlan = None;
     for _ in 0..=VLAN_TAGS_MAX {
@@ -125,7 +129,7 @@ fn sll(data: &[u8]) -> Result<Link<'_>, Skip> {
     let addr_len = be16(data, 4)?;
     let (vlan, ethertype, at) = vlan_stack(data, 14)?;
     let src_mac = (hatype == ARPHRD_ETHER && addr_len == 6)
-        .then(|| mac(data, 6).ok())
+        .then(|| chunk(data, 6))
         .flatten();
     Ok(Link {
         src_mac,
@@ -155,7 +159,7 @@ fn sll2(data: &[u8]) -> Result<Link<'_>, Skip> {
         t => (None, t, 20),
     };
     let src_mac = (hatype == ARPHRD_ETHER && addr_len == 6)
-        .then(|| mac(data, 12).ok())
+        .then(|| chunk(data, 12))
         .flatten();
     Ok(Link {
         src_mac,

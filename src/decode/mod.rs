@@ -140,7 +140,7 @@ mod tunnel;
 
 use std::net::IpAddr;
 
-use crate::capture::{Frame, LinkType};
+use crate::capture::Frame;
 
 pub use net::FRAGMENTS_MAX_TRACKED;
 pub use tunnel::{TUNNEL_DEPTH_MAX, Tunnel, TunnelCounts, TunnelKind};
@@ -270,53 +270,67 @@ impl Decoder {
     }
 
     /// Decodes one frame; a frame that gives no packet is counted in [`Decoder::stats`].
+    ///
+    /// The common packet (no tunnel, no fragment) is built once, in place, in the value returned:
+    /// the transport layer writes every field from what the link and IP layers found, and a test
+    /// on the protocol and ports tells that there is nothing to open. Only tunnels and fragments
+    /// take the general path, which may replace the packet or fill in its ports.
+    #[inline]
     pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
-        match self.try_decode(frame.link_type, frame.data, frame.ts_ns) {
-            Ok(p) => {
-                self.stats.packets += 1;
-                Some(p)
-            }
+        let decoded = self.layers(frame);
+        let p = decoded.as_ref()?;
+        if p.fragment != Fragment::None || tunnel::may_carry(p) {
+            return Some(self.open_and_track(decoded?, frame.ts_ns));
+        }
+        self.stats.packets += 1;
+        decoded
+    }
+
+    /// The link, IP and transport layers of a frame, or None with the skip counted. (An `Option`
+    /// rather than a `Result`, like [`Decoder::decode`], so that the packet needs no copy.)
+    #[inline(always)]
+    fn layers<'a>(&mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
+        match link::decode(frame.link_type, frame.data).and_then(|l2| net::decode_ip(&l2)) {
+            Ok(p) => Some(p),
             Err(skip) => {
-                match skip {
-                    Skip::UnsupportedLinkType(n) => {
-                        *self.stats.unsupported_link_types.entry(n).or_default() += 1
-                    }
-                    Skip::NotIp => self.stats.not_ip += 1,
-                    Skip::Truncated => self.stats.truncated += 1,
-                    Skip::Malformed => self.stats.malformed += 1,
-                }
+                self.skipped(skip);
                 None
             }
         }
     }
 
-    fn try_decode<'a>(
-        &mut self,
-        link_type: LinkType,
-        data: &'a [u8],
-        ts_ns: i64,
-    ) -> Result<Packet<'a>, Skip> {
-        let l2 = link::decode(link_type, data)?;
-        let mut p = net::decode_ip(l2.ethertype, l2.payload)?;
-        p.src_mac = l2.src_mac;
-        p.dst_mac = l2.dst_mac;
-        p.vlan = l2.vlan;
-        // Fragments are tracked by the addresses of the packet returned: the inner ones.
-        let mut p = self.decapsulate(p);
+    /// The general path: opens tunnels, then tracks fragments by the addresses of the packet
+    /// returned (the inner ones).
+    #[inline(never)]
+    fn open_and_track<'a>(&mut self, mut p: Packet<'a>, ts_ns: i64) -> Packet<'a> {
+        self.decapsulate(&mut p);
         if p.fragment != Fragment::None {
             self.stats.fragments += 1;
+            self.fragments.resolve(&mut p, ts_ns, &mut self.stats);
         }
-        self.fragments.resolve(&mut p, ts_ns, &mut self.stats);
-        Ok(p)
+        self.stats.packets += 1;
+        p
     }
 
-    /// Opens nested tunnels, up to [`TUNNEL_DEPTH_MAX`] levels. A level that cannot be opened
-    /// (broken, cut short, not carrying IP) leaves the packet of the level above, counted.
-    fn decapsulate<'a>(&mut self, outer: Packet<'a>) -> Packet<'a> {
-        let mut p = outer;
+    #[cold]
+    fn skipped(&mut self, skip: Skip) {
+        match skip {
+            Skip::UnsupportedLinkType(n) => {
+                *self.stats.unsupported_link_types.entry(n).or_default() += 1
+            }
+            Skip::NotIp => self.stats.not_ip += 1,
+            Skip::Truncated => self.stats.truncated += 1,
+            Skip::Malformed => self.stats.malformed += 1,
+        }
+    }
+
+    /// Opens nested tunnels, up to [`TUNNEL_DEPTH_MAX`] levels, replacing `p` by the innermost
+    /// packet. A level that cannot be opened (broken, cut short, not carrying IP) leaves the
+    /// packet of the level above, counted.
+    fn decapsulate(&mut self, p: &mut Packet<'_>) {
         let mut depth = 0u8;
         loop {
-            let (kind, inner) = match tunnel::examine(&p) {
+            let (kind, inner) = match tunnel::examine(p) {
                 Found::Plain => break,
                 Found::Malformed => {
                     self.stats.tunnel_malformed += 1;
@@ -355,9 +369,8 @@ impl Decoder {
                     depth,
                 },
             });
-            p = q;
+            *p = q;
         }
-        p
     }
 
     pub fn stats(&self) -> &DecodeStats {
@@ -365,5 +378,7 @@ impl Decoder {
     }
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 pub(crate) mod tests;

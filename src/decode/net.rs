@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
-use super::{DecodeStats, Fragment, Packet, Skip, Transport};
+use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, Link, chunk};
+use super::{DecodeStats, Fragment, Mac, Packet, Skip, Transport};
 
 /// IPv6 extension headers followed before the packet is called malformed.
 pub const IPV6_EXT_HEADERS_MAX: usize = 8;
@@ -24,29 +24,44 @@ const PROTO_FRAGMENT: u8 = 44;
 const PROTO_DSTOPTS: u8 = 60;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
-    match b.get(at..at + 2) {
-        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
-        _ => None,
-    }
+    chunk(b, at).map(|&x| u16::from_be_bytes(x))
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_be_bytes)
+    chunk(b, at).map(|&x| u32::from_be_bytes(x))
 }
 
-/// Decodes the IP packet carried with this EtherType.
-pub(super) fn decode_ip(ethertype: u16, data: &[u8]) -> Result<Packet<'_>, Skip> {
-    match ethertype {
-        ETHERTYPE_IPV4 => ipv4(data),
-        ETHERTYPE_IPV6 => ipv6(data),
-        _ => Err(Skip::NotIp),
-    }
+/// Decodes the IP packet the link layer found, keeping the link's MACs and VLAN tag.
+///
+/// This and the layers it calls are inlined so that the packet is written once, where the
+/// caller keeps it (see [`super::Decoder::decode`]).
+#[inline(always)]
+pub(super) fn decode_ip<'a>(l2: &Link<'a>) -> Result<Packet<'a>, Skip> {
+    let ip = match l2.ethertype {
+        ETHERTYPE_IPV4 => ipv4(l2.payload)?,
+        ETHERTYPE_IPV6 => ipv6(l2.payload)?,
+        _ => return Err(Skip::NotIp),
+    };
+    transport(l2, ip)
+}
+
+/// What the IP layer says about a packet.
+struct Ip<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    /// The captured part of the IP payload (after IPv6 extension headers).
+    body: &'a [u8],
+    /// The IP payload's length on the wire.
+    body_wire_len: usize,
+    /// The IP packet's length on the wire.
+    ip_len: usize,
+    fragment: Fragment,
 }
 
 /// IPv4, RFC 791 §3.1.
-fn ipv4(data: &[u8]) -> Result<Packet<'_>, Skip> {
+#[inline(always)]
+fn ipv4(data: &[u8]) -> Result<Ip<'_>, Skip> {
     let first = *data.first().ok_or(Skip::Truncated)?;
     if first >> 4 != 4 {
         return Err(Skip::Malformed);
@@ -55,28 +70,21 @@ fn ipv4(data: &[u8]) -> Result<Packet<'_>, Skip> {
     if ihl < 20 {
         return Err(Skip::Malformed);
     }
-    if data.len() < 20 {
+    // One length check for the fixed header; every field below is read from it.
+    let Some(h) = data.first_chunk::<20>() else {
         return Err(Skip::Truncated);
-    }
-    let total_len = usize::from(be16(data, 2).ok_or(Skip::Truncated)?);
-    if total_len < ihl {
-        // Some stacks (TSO offload captures) write 0 here; fall back to what was captured.
-        if total_len != 0 {
-            return Err(Skip::Malformed);
-        }
-    }
-    let total_len = if total_len == 0 {
-        data.len()
-    } else {
-        total_len
     };
-    let id = u32::from(be16(data, 4).ok_or(Skip::Truncated)?);
-    let frag = be16(data, 6).ok_or(Skip::Truncated)?;
+    let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    // Some stacks (TSO offload captures) write 0 here; fall back to what was captured.
+    let total_len = match total_len {
+        0 => data.len(),
+        n if n < ihl => return Err(Skip::Malformed),
+        n => n,
+    };
+    let id = u32::from(u16::from_be_bytes([h[4], h[5]]));
+    let frag = u16::from_be_bytes([h[6], h[7]]);
     let more_fragments = frag & 0x2000 != 0;
     let offset = frag & 0x1fff;
-    let proto = data[9];
-    let src = Ipv4Addr::new(data[12], data[13], data[14], data[15]);
-    let dst = Ipv4Addr::new(data[16], data[17], data[18], data[19]);
     let fragment = match (offset, more_fragments) {
         (0, false) => Fragment::None,
         (0, true) => Fragment::First { id },
@@ -85,37 +93,33 @@ fn ipv4(data: &[u8]) -> Result<Packet<'_>, Skip> {
     // Captured bytes of this packet: never past the IP total length (Ethernet padding), nor past
     // the capture (snaplen).
     let end = total_len.min(data.len());
-    let body = data.get(ihl..end).unwrap_or(&[]);
-    let body_wire_len = total_len.saturating_sub(ihl);
-    transport(
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
-        proto,
-        body,
-        body_wire_len,
-        total_len,
+    Ok(Ip {
+        src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
+        proto: h[9],
+        body: data.get(ihl..end).unwrap_or(&[]),
+        body_wire_len: total_len.saturating_sub(ihl),
+        ip_len: total_len,
         fragment,
-    )
+    })
 }
 
 /// IPv6, RFC 8200 §3, with the extension headers of §4.
-fn ipv6(data: &[u8]) -> Result<Packet<'_>, Skip> {
+#[inline]
+fn ipv6(data: &[u8]) -> Result<Ip<'_>, Skip> {
     let first = *data.first().ok_or(Skip::Truncated)?;
     if first >> 4 != 6 {
         return Err(Skip::Malformed);
     }
-    if data.len() < 40 {
+    // One length check for the fixed header; every field below is read from it.
+    let Some(h) = data.first_chunk::<40>() else {
         return Err(Skip::Truncated);
-    }
-    let payload_len = usize::from(be16(data, 4).ok_or(Skip::Truncated)?);
-    let mut next = data[6];
-    let addr = |at: usize| -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&data[at..at + 16]);
-        Ipv6Addr::from(a)
     };
-    let src = addr(8);
-    let dst = addr(24);
+    let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    let mut next = h[6];
+    // (`h` holds 40 bytes: both addresses are always there.)
+    let addr = |at: usize| chunk::<16>(h, at).map_or(Ipv6Addr::UNSPECIFIED, |&a| Ipv6Addr::from(a));
+    let (src, dst) = (addr(8), addr(24));
     let total_len = 40 + payload_len;
     let end = total_len.min(data.len());
     let mut body = data.get(40..end).unwrap_or(&[]);
@@ -158,80 +162,85 @@ fn ipv6(data: &[u8]) -> Result<Packet<'_>, Skip> {
     {
         return Err(Skip::Malformed);
     }
-    transport(
-        IpAddr::V6(src),
-        IpAddr::V6(dst),
-        next,
+    Ok(Ip {
+        src: IpAddr::V6(src),
+        dst: IpAddr::V6(dst),
+        proto: next,
         body,
         body_wire_len,
-        total_len,
+        ip_len: total_len,
         fragment,
-    )
+    })
 }
 
-/// Reads the transport header (unless this is a later fragment, which has none).
-fn transport<'a>(
-    src: IpAddr,
-    dst: IpAddr,
-    proto: u8,
-    body: &'a [u8],
-    body_wire_len: usize,
-    ip_len: usize,
-    fragment: Fragment,
-) -> Result<Packet<'a>, Skip> {
-    let mut p = Packet {
-        src_mac: None,
-        dst_mac: None,
-        vlan: None,
-        src,
-        dst,
-        transport: Transport::from_ip_proto(proto),
-        src_port: 0,
-        dst_port: 0,
-        tcp_flags: 0,
-        seq: 0,
-        ip_len: u32::try_from(ip_len).unwrap_or(u32::MAX),
-        payload_len: u32::try_from(body_wire_len).unwrap_or(u32::MAX),
-        payload: body,
-        fragment,
-        tunnel: None,
-    };
-    if matches!(fragment, Fragment::Later { .. }) {
-        return Ok(p);
-    }
-    match proto {
-        PROTO_TCP => {
-            // RFC 9293 §3.1: ports (4), seq (4), ack (4), data offset (4 bits), flags (byte 13).
-            let src_port = be16(body, 0).ok_or(Skip::Truncated)?;
-            let dst_port = be16(body, 2).ok_or(Skip::Truncated)?;
-            p.src_port = src_port;
-            p.dst_port = dst_port;
-            p.seq = be32(body, 4).unwrap_or(0);
-            // A snaplen cut may leave the ports but not the rest of the header: keep the packet.
-            if let (Some(off), Some(flags)) = (body.get(12), body.get(13)) {
-                let header_len = usize::from(off >> 4) * 4;
-                if header_len < 20 {
-                    return Err(Skip::Malformed);
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Reads the transport header (unless this is a later fragment, which has none) and builds the
+/// packet, once, from the three layers.
+#[inline(always)]
+fn transport<'a>(l2: &Link<'a>, ip: Ip<'a>) -> Result<Packet<'a>, Skip> {
+    let body = ip.body;
+    let mut ports = (0, 0);
+    let mut tcp_flags = 0;
+    let mut seq = 0;
+    let mut payload = body;
+    let mut payload_len = ip.body_wire_len;
+    if !matches!(ip.fragment, Fragment::Later { .. }) {
+        match ip.proto {
+            PROTO_TCP => {
+                // RFC 9293 §3.1: ports (4), seq (4), ack (4), data offset (4 bits), flags (byte 13).
+                ports = ports_of(body)?;
+                seq = be32(body, 4).unwrap_or(0);
+                // A snaplen cut may leave the ports but not the rest of the header: keep the packet.
+                if let Some(&[off, flags]) = chunk::<2>(body, 12) {
+                    let header_len = usize::from(off >> 4) * 4;
+                    if header_len < 20 {
+                        return Err(Skip::Malformed);
+                    }
+                    tcp_flags = flags;
+                    payload = body.get(header_len..).unwrap_or(&[]);
+                    payload_len = ip.body_wire_len.saturating_sub(header_len);
+                } else {
+                    payload = &[];
+                    payload_len = 0;
                 }
-                p.tcp_flags = *flags;
-                p.payload = body.get(header_len..).unwrap_or(&[]);
-                p.payload_len =
-                    u32::try_from(body_wire_len.saturating_sub(header_len)).unwrap_or(u32::MAX);
-            } else {
-                p.payload = &[];
-                p.payload_len = 0;
             }
+            PROTO_UDP => {
+                // RFC 768: ports (4), length (2), checksum (2).
+                ports = ports_of(body)?;
+                payload = body.get(8..).unwrap_or(&[]);
+                payload_len = ip.body_wire_len.saturating_sub(8);
+            }
+            _ => {}
         }
-        PROTO_UDP => {
-            // RFC 768: ports (4), length (2), checksum (2).
-            p.src_port = be16(body, 0).ok_or(Skip::Truncated)?;
-            p.dst_port = be16(body, 2).ok_or(Skip::Truncated)?;
-            p.payload = body.get(8..).unwrap_or(&[]);
-            p.payload_len = u32::try_from(body_wire_len.saturating_sub(8)).unwrap_or(u32::MAX);
-        }
-        _ => {}
     }
-    Ok(p)
+    Ok(Packet {
+        src_mac: l2.src_mac.map(|&m| Mac(m)),
+        dst_mac: l2.dst_mac.map(|&m| Mac(m)),
+        vlan: l2.vlan,
+        src: ip.src,
+        dst: ip.dst,
+        transport: Transport::from_ip_proto(ip.proto),
+        src_port: ports.0,
+        dst_port: ports.1,
+        tcp_flags,
+        seq,
+        ip_len: saturating_u32(ip.ip_len),
+        payload_len: saturating_u32(payload_len),
+        payload,
+        fragment: ip.fragment,
+        tunnel: None,
+    })
+}
+
+/// The source and destination ports at the start of a TCP or UDP header.
+fn ports_of(header: &[u8]) -> Result<(u16, u16), Skip> {
+    match chunk::<4>(header, 0) {
+        Some(&[s0, s1, d0, d1]) => Ok((u16::from_be_bytes([s0, s1]), u16::from_be_bytes([d0, d1]))),
+        None => Err(Skip::Truncated),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

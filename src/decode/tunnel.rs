@@ -202,7 +202,7 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// Whether (and how) this packet carries a tunnel. Only whole datagrams are looked into: an
 /// outer fragment stays the outer packet (its later fragments could not be opened anyway).
 pub(super) fn examine<'a>(p: &Packet<'a>) -> Found<'a> {
-    if p.fragment != Fragment::None {
+    if p.fragment != Fragment::None || !may_carry(p) {
         return Found::Plain;
     }
     let outer_v4 = p.src.is_ipv4();
@@ -229,6 +229,24 @@ pub(super) fn examine<'a>(p: &Packet<'a>) -> Found<'a> {
     }
 }
 
+/// Whether [`examine`] could find a tunnel in this packet, by its protocol and (for UDP) its
+/// ports alone: the cheap test that lets the common packet skip the rest. False means
+/// [`examine`] says [`Found::Plain`].
+#[inline]
+pub(super) fn may_carry(p: &Packet<'_>) -> bool {
+    match p.transport {
+        Transport::Other(PROTO_GRE | PROTO_IPV4 | PROTO_IPV6) => true,
+        // The ports `udp` looks at.
+        Transport::Udp => {
+            matches!(
+                p.dst_port,
+                PORT_VXLAN | PORT_GENEVE | PORT_GTPU | PORT_TEREDO
+            ) || matches!(p.src_port, PORT_GTPU | PORT_TEREDO)
+        }
+        _ => false,
+    }
+}
+
 /// The UDP encapsulations, by port; the first whose header checks out wins.
 fn udp<'a>(p: &Packet<'a>) -> Found<'a> {
     let (sport, dport) = (p.src_port, p.dst_port);
@@ -251,7 +269,7 @@ fn udp<'a>(p: &Packet<'a>) -> Found<'a> {
 
 /// GRE, RFC 2784 §2 with the key and sequence number of RFC 2890 §2; version 1 is PPTP's
 /// enhanced GRE, RFC 2637 §4.1.
-fn gre(b: &[u8]) -> Found<'_> {
+pub(super) fn gre(b: &[u8]) -> Found<'_> {
     let (Some(&f0), Some(&f1), Some(proto)) = (b.first(), b.get(1), be16(b, 2)) else {
         return Found::Malformed;
     };
@@ -362,7 +380,7 @@ fn erspan3(b: &[u8]) -> Found<'_> {
 /// VXLAN, RFC 7348 §5: flags (I set; the others zero but for the group-policy G bit of
 /// draft-smith-vxlan-group-policy), 24 reserved bits, the VNI, 8 reserved bits; then an Ethernet
 /// frame.
-fn vxlan(b: &[u8]) -> Found<'_> {
+pub(super) fn vxlan(b: &[u8]) -> Found<'_> {
     match (b.first(), b.get(8..)) {
         (Some(&flags), Some(frame)) if flags & 0x08 != 0 && flags & 0x77 == 0 => {
             Found::Tunnel(TunnelKind::Vxlan, Inner::Ethernet(frame))
@@ -374,7 +392,7 @@ fn vxlan(b: &[u8]) -> Found<'_> {
 /// GENEVE, RFC 8926 §3.4: version (2 bits, 0), options length (6 bits, 4-byte words), O and C
 /// bits, reserved, protocol type, VNI, reserved; then the options and the payload. Only the
 /// protocol types this decoder reads count as GENEVE at all.
-fn geneve(b: &[u8]) -> Found<'_> {
+pub(super) fn geneve(b: &[u8]) -> Found<'_> {
     let (Some(&v), Some(proto)) = (b.first(), be16(b, 2)) else {
         return Found::Plain;
     };
@@ -396,7 +414,7 @@ fn geneve(b: &[u8]) -> Found<'_> {
 /// when any of E, S, PN is set; then the chain of extension headers (§5.2: length in 4-byte
 /// units, content, next type) when E is set. Only a G-PDU carries a user packet: IPv4 or IPv6 by
 /// its version nibble.
-fn gtpu(b: &[u8], wire: usize) -> Found<'_> {
+pub(super) fn gtpu(b: &[u8], wire: usize) -> Found<'_> {
     let (Some(&flags), Some(&msg), Some(len)) = (b.first(), b.get(1), be16(b, 2)) else {
         return Found::Plain;
     };
@@ -453,7 +471,7 @@ fn gtpu(b: &[u8], wire: usize) -> Found<'_> {
 /// byte) and an origin indication (0x0000, obfuscated port and address: 8 bytes), in that order.
 /// Port 3544 carries other things too: it is Teredo only when an IPv6 header follows whose
 /// payload length accounts for exactly the rest of the datagram.
-fn teredo(b: &[u8], wire: usize) -> Found<'_> {
+pub(super) fn teredo(b: &[u8], wire: usize) -> Found<'_> {
     let mut at = 0;
     if be16(b, 0) == Some(0x0001) {
         let (Some(&id_len), Some(&au_len)) = (b.get(2), b.get(3)) else {
@@ -480,15 +498,9 @@ fn teredo(b: &[u8], wire: usize) -> Found<'_> {
 /// packet; a bare IP packet has none (the outer frame's MACs are the tunnel endpoints', not the
 /// inner hosts').
 pub(super) fn decode_inner(inner: Inner<'_>) -> Result<Packet<'_>, Skip> {
-    match inner {
-        Inner::Ip(ethertype, data) => net::decode_ip(ethertype, data),
-        Inner::Ethernet(frame) => {
-            let l2 = link::ethernet(frame)?;
-            let mut p = net::decode_ip(l2.ethertype, l2.payload)?;
-            p.src_mac = l2.src_mac;
-            p.dst_mac = l2.dst_mac;
-            p.vlan = l2.vlan;
-            Ok(p)
-        }
-    }
+    let l2 = match inner {
+        Inner::Ip(ethertype, data) => link::Link::ip(ethertype, data),
+        Inner::Ethernet(frame) => link::ethernet(frame)?,
+    };
+    net::decode_ip(&l2)
 }
