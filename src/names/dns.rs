@@ -165,9 +165,7 @@ pub fn read_name(msg: &[u8], start: usize) -> Result<(String, usize), DnsError> 
                 if !out.is_empty() {
                     out.dot();
                 }
-                for &b in label {
-                    out.byte(b, true);
-                }
+                out.bytes(label, true);
                 pos += 1 + len;
             }
             0xc0 => {

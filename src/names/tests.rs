@@ -802,6 +802,36 @@ fn classify_by_content() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
 
+    /// `NameBuilder::bytes` leaves the builder exactly as `byte` for each byte does (names that
+    /// reach and cross the limit included, from any starting length), in every mode.
+    #[test]
+    fn name_bytes_equals_byte_by_byte(
+        chunks in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![4 => 0x21u8..0x7f, 1 => Just(b'.'), 1 => Just(b'\\'), 1 => any::<u8>()], 0..300),
+            0..5,
+        ),
+        decimal in any::<bool>(),
+        keep_case in any::<bool>(),
+        in_dns_label in any::<bool>(),
+    ) {
+        let new = || {
+            let b = NameBuilder::new(if decimal { Escape::Decimal } else { Escape::Hex });
+            if keep_case { b.keep_case() } else { b }
+        };
+        let (mut bulk, mut each) = (new(), new());
+        for chunk in &chunks {
+            bulk.bytes(chunk, in_dns_label);
+            for &c in chunk {
+                each.byte(c, in_dns_label);
+            }
+            prop_assert_eq!(&bulk.out, &each.out);
+            prop_assert_eq!((bulk.safe, bulk.cut), (each.safe, each.cut));
+            bulk.dot();
+            each.dot();
+        }
+        prop_assert_eq!(bulk.finish(), each.finish());
+    }
+
     #[test]
     fn no_panic_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), port in any::<u16>()) {
         if let Ok(m) = parse_message(&bytes) {
