@@ -79,10 +79,14 @@ pub(crate) struct NameBuilder {
     lower: bool,
 }
 
+/// Room a [`NameBuilder`] starts with: most names fit, so a name is built without growing its
+/// string label by label; a longer one grows as usual.
+const NAME_START_CAPACITY: usize = 64;
+
 impl NameBuilder {
     pub(crate) fn new(escape: Escape) -> NameBuilder {
         NameBuilder {
-            out: String::new(),
+            out: String::with_capacity(NAME_START_CAPACITY),
             safe: 0,
             cut: false,
             escape,
