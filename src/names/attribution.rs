@@ -401,6 +401,7 @@ impl FlowInsight {
 
     /// Encrypted, plaintext, or not known yet (`None`: no payload, or a handshake in progress).
     /// With `ended`, a handshake that never completed counts as not encrypted.
+    #[inline]
     pub fn encrypted(&self, ended: bool) -> Option<bool> {
         if !(self.payload_out || self.payload_in) {
             return None;
@@ -447,6 +448,7 @@ impl FlowInsight {
 
     /// Looks at one packet of the flow. `outbound` is device → remote; `dns_cache` learns from
     /// DNS answers sent to `device`.
+    #[inline]
     pub fn observe(
         &mut self,
         p: &Packet<'_>,
@@ -461,6 +463,19 @@ impl FlowInsight {
         if p.payload.is_empty() {
             return Learned::default();
         }
+        self.observe_payload(p, outbound, device, ts_ns, dns_cache)
+    }
+
+    /// [`FlowInsight::observe`] of a packet with payload. Apart, so that a packet without
+    /// payload (a third of a capture: handshakes, ACKs) costs the two checks above and no call.
+    fn observe_payload(
+        &mut self,
+        p: &Packet<'_>,
+        outbound: bool,
+        device: IpAddr,
+        ts_ns: i64,
+        dns_cache: &mut PassiveDns,
+    ) -> Learned {
         let before = (self.encrypted(false), self.app_proto, self.protocol(false));
         let mut changed = false;
         if outbound {
@@ -603,6 +618,7 @@ impl FlowInsight {
     /// The protocol for the policy: `None` while nothing was classified, and while `unknown`
     /// may still become something else (a TCP flow whose first client bytes were not seen yet);
     /// with `ended`, whatever was found.
+    #[inline]
     pub fn protocol(&self, ended: bool) -> Option<AppProto> {
         match self.app_proto {
             Some(AppProto::Unknown) if !ended && self.classify_tries < CLASSIFY_TRIES_MAX => None,
@@ -666,10 +682,19 @@ impl FlowInsight {
     }
 
     /// The proxy's answer, the SOCKS handshake and redirects; true when a fact changed.
+    #[inline(always)]
     fn observe_proxy(&mut self, p: &Packet<'_>, outbound: bool) -> bool {
-        if p.transport != Transport::Tcp {
-            return false;
-        }
+        // Only the proxy handshakes and plain HTTP (for redirects) have anything to read here:
+        // every other packet stops at this check, without a call.
+        let proxy_or_http = matches!(
+            self.app_proto,
+            Some(AppProto::Socks4 | AppProto::Socks5 | AppProto::HttpProxy | AppProto::Http)
+        );
+        p.transport == Transport::Tcp && proxy_or_http && self.observe_proxy_stream(p, outbound)
+    }
+
+    /// [`FlowInsight::observe_proxy`] past its check: TCP, and a protocol it reads.
+    fn observe_proxy_stream(&mut self, p: &Packet<'_>, outbound: bool) -> bool {
         match self.app_proto {
             Some(AppProto::Socks4 | AppProto::Socks5)
                 if self.proxy.is_none() || self.socks.is_some() =>
