@@ -300,7 +300,26 @@ impl ResolverTrack {
     /// carried, `outbound` is device → remote, `remote` the remote's address and port (0
     /// without ports). `doh_name` says whether a hostname is a DoH resolver name. Returns true when the
     /// kind was found by this packet.
+    #[inline(always)]
     pub fn observe(
+        &mut self,
+        insight: &FlowInsight,
+        transport: Transport,
+        remote: (IpAddr, u16),
+        outbound: bool,
+        payload: &[u8],
+        doh_name: impl Fn(&str) -> bool,
+    ) -> bool {
+        // Nothing to count and nothing to find: no payload, or an answer on a flow whose kind
+        // is known (only the device's queries are counted). Checked here, without a call.
+        if payload.is_empty() || (!outbound && self.kind.is_some()) {
+            return false;
+        }
+        self.observe_payload(insight, transport, remote, outbound, payload, doh_name)
+    }
+
+    /// [`ResolverTrack::observe`] of a packet with payload that may count or find something.
+    fn observe_payload(
         &mut self,
         insight: &FlowInsight,
         transport: Transport,

@@ -137,8 +137,10 @@ impl Baseline {
 /// Where each (device, name) was first served from in this run.
 #[derive(Default)]
 pub struct RouteMemory {
-    first: HashMap<(IpAddr, Arc<str>), CountryCode>,
-    reported: HashSet<(IpAddr, Arc<str>, CountryCode)>,
+    // foldhash, seeded per process like the flow table's index (fast; a capture cannot choose
+    // colliding keys). Nothing iterates these tables, so the hasher decides no order.
+    first: HashMap<(IpAddr, Arc<str>), CountryCode, foldhash::fast::RandomState>,
+    reported: HashSet<(IpAddr, Arc<str>, CountryCode), foldhash::fast::RandomState>,
     /// Pairs not tracked (and re-routings not remembered as reported) because the memory was
     /// full.
     pub untracked: u64,

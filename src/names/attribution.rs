@@ -85,10 +85,14 @@ pub struct SeenResponse {
 /// Responses waiting for the engine to write as `dns` events, at most.
 pub const DNS_EVENTS_PENDING_MAX: usize = 1024;
 
+/// The cache's maps: foldhash, seeded per process like the flow table's index (fast, and a
+/// capture cannot choose colliding keys). Nothing iterates them, so the hasher decides no order.
+type DnsMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// What the DNS answers in the capture said, per device: address → name.
 #[derive(Default)]
 pub struct PassiveDns {
-    map: HashMap<(IpAddr, IpAddr), CacheEntry>,
+    map: DnsMap<(IpAddr, IpAddr), CacheEntry>,
     /// Keep parsed responses in `pending` for `dns` events.
     pub record: bool,
     /// Responses not yet written as events (only when `record`).
@@ -105,7 +109,7 @@ pub struct PassiveDns {
     pub cap: Option<usize>,
     /// The older generation: entries move here when the young one fills, and are dropped
     /// (counted in `evicted`) when it fills again. O(1) per insert, whatever the TTLs.
-    old: HashMap<(IpAddr, IpAddr), CacheEntry>,
+    old: DnsMap<(IpAddr, IpAddr), CacheEntry>,
     /// A/AAAA/CNAME records beyond [`dns::DNS_ANSWERS_MAX`] in a message, not kept.
     pub answers_dropped: u64,
     /// Questions beyond [`dns::DNS_QUESTIONS_MAX`] in a message, not kept.
@@ -116,8 +120,8 @@ pub struct PassiveDns {
     pub events_dropped: u64,
     /// Name → addresses, per device: what a proxy or redirect target named by host resolves to.
     /// Two generations like the address side (`by_name_old` the older), under the same cap.
-    by_name: HashMap<(IpAddr, Arc<str>), NameEntry>,
-    by_name_old: HashMap<(IpAddr, Arc<str>), NameEntry>,
+    by_name: DnsMap<(IpAddr, Arc<str>), NameEntry>,
+    by_name_old: DnsMap<(IpAddr, Arc<str>), NameEntry>,
 }
 
 /// Addresses kept per (device, name), at most; the newest answers replace the oldest.
@@ -238,11 +242,12 @@ impl PassiveDns {
         self.len() == 0
     }
 
-    /// Counts what a response's per-message bounds left out.
-    fn count_dropped(&mut self, m: &dns::DnsMessage) {
+    /// Counts what a response's per-message bounds left out (`chains_cut`: from its
+    /// resolution walk).
+    fn count_dropped(&mut self, m: &dns::DnsMessage, chains_cut: u64) {
         self.answers_dropped += u64::from(m.answers_dropped);
         self.questions_dropped += u64::from(m.qdcount).saturating_sub(m.questions.len() as u64);
-        self.chains_cut += m.chains_cut();
+        self.chains_cut += chains_cut;
     }
 
     /// Parses a DNS message sent to `device` and records its resolutions. Returns the message
@@ -258,9 +263,10 @@ impl PassiveDns {
             Ok(m) => {
                 if m.is_response {
                     self.responses += 1;
-                    self.count_dropped(&m);
-                    for r in m.resolutions() {
-                        self.insert(device, &r, ts_ns);
+                    let (resolutions, chains_cut) = m.resolve_all();
+                    self.count_dropped(&m, chains_cut);
+                    for r in &resolutions {
+                        self.insert(device, r, ts_ns);
                     }
                     if self.record && self.pending.len() >= DNS_EVENTS_PENDING_MAX {
                         self.events_dropped += m.questions.len() as u64;
@@ -277,7 +283,7 @@ impl PassiveDns {
                                 cname_chain: Vec::new(),
                                 ttl: None,
                             };
-                            for r in m.resolutions().filter(|r| r.query == q.name) {
+                            for r in resolutions.iter().filter(|r| r.query == q.name) {
                                 seen.addresses.push(r.addr);
                                 seen.ttl = Some(seen.ttl.map_or(r.ttl, |t| t.min(r.ttl)));
                                 if seen.cname_chain.is_empty() {
@@ -395,6 +401,7 @@ impl FlowInsight {
 
     /// Encrypted, plaintext, or not known yet (`None`: no payload, or a handshake in progress).
     /// With `ended`, a handshake that never completed counts as not encrypted.
+    #[inline]
     pub fn encrypted(&self, ended: bool) -> Option<bool> {
         if !(self.payload_out || self.payload_in) {
             return None;
@@ -441,6 +448,7 @@ impl FlowInsight {
 
     /// Looks at one packet of the flow. `outbound` is device → remote; `dns_cache` learns from
     /// DNS answers sent to `device`.
+    #[inline]
     pub fn observe(
         &mut self,
         p: &Packet<'_>,
@@ -455,6 +463,19 @@ impl FlowInsight {
         if p.payload.is_empty() {
             return Learned::default();
         }
+        self.observe_payload(p, outbound, device, ts_ns, dns_cache)
+    }
+
+    /// [`FlowInsight::observe`] of a packet with payload. Apart, so that a packet without
+    /// payload (a third of a capture: handshakes, ACKs) costs the two checks above and no call.
+    fn observe_payload(
+        &mut self,
+        p: &Packet<'_>,
+        outbound: bool,
+        device: IpAddr,
+        ts_ns: i64,
+        dns_cache: &mut PassiveDns,
+    ) -> Learned {
         let before = (self.encrypted(false), self.app_proto, self.protocol(false));
         let mut changed = false;
         if outbound {
@@ -597,6 +618,7 @@ impl FlowInsight {
     /// The protocol for the policy: `None` while nothing was classified, and while `unknown`
     /// may still become something else (a TCP flow whose first client bytes were not seen yet);
     /// with `ended`, whatever was found.
+    #[inline]
     pub fn protocol(&self, ended: bool) -> Option<AppProto> {
         match self.app_proto {
             Some(AppProto::Unknown) if !ended && self.classify_tries < CLASSIFY_TRIES_MAX => None,
@@ -660,10 +682,19 @@ impl FlowInsight {
     }
 
     /// The proxy's answer, the SOCKS handshake and redirects; true when a fact changed.
+    #[inline(always)]
     fn observe_proxy(&mut self, p: &Packet<'_>, outbound: bool) -> bool {
-        if p.transport != Transport::Tcp {
-            return false;
-        }
+        // Only the proxy handshakes and plain HTTP (for redirects) have anything to read here:
+        // every other packet stops at this check, without a call.
+        let proxy_or_http = matches!(
+            self.app_proto,
+            Some(AppProto::Socks4 | AppProto::Socks5 | AppProto::HttpProxy | AppProto::Http)
+        );
+        p.transport == Transport::Tcp && proxy_or_http && self.observe_proxy_stream(p, outbound)
+    }
+
+    /// [`FlowInsight::observe_proxy`] past its check: TCP, and a protocol it reads.
+    fn observe_proxy_stream(&mut self, p: &Packet<'_>, outbound: bool) -> bool {
         match self.app_proto {
             Some(AppProto::Socks4 | AppProto::Socks5)
                 if self.proxy.is_none() || self.socks.is_some() =>

@@ -8,7 +8,6 @@
 //! are followed), rejects names over 255 wire octets and labels over 63, and writes names in
 //! lower-case presentation format with bytes outside printable ASCII as `\DDD`.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Escape, NameBuilder, be16, be32};
@@ -165,9 +164,7 @@ pub fn read_name(msg: &[u8], start: usize) -> Result<(String, usize), DnsError> 
                 if !out.is_empty() {
                     out.dot();
                 }
-                for &b in label {
-                    out.byte(b, true);
-                }
+                out.bytes(label, true);
                 pos += 1 + len;
             }
             0xc0 => {
@@ -329,7 +326,19 @@ impl DnsMessage {
     /// chain). A response without questions (mDNS announcements) gives each address record as
     /// its own resolution. Queries and error responses give nothing.
     pub fn resolutions(&self) -> impl Iterator<Item = Resolution<'_>> {
+        self.resolve_all().0.into_iter()
+    }
+
+    /// Questions whose CNAME chain [`DnsMessage::resolutions`] cut: longer than
+    /// [`DNS_CNAME_CHAIN_MAX`] links, or back to a name already on the chain (a loop).
+    pub fn chains_cut(&self) -> u64 {
+        self.resolve_all().1
+    }
+
+    /// [`DnsMessage::resolutions`] and [`DnsMessage::chains_cut`] from one walk.
+    pub fn resolve_all(&self) -> (Vec<Resolution<'_>>, u64) {
         let mut out = Vec::new();
+        let mut cut = 0;
         if self.is_response && self.rcode == 0 {
             if self.questions.is_empty() {
                 for a in &self.answers {
@@ -343,32 +352,16 @@ impl DnsMessage {
                     }
                 }
             }
-            let mut seen_queries = HashSet::new();
-            for q in &self.questions {
-                if seen_queries.insert(q.name.as_str()) {
-                    self.resolve(&q.name, &mut out);
+            for (i, q) in self.questions.iter().enumerate() {
+                // A name asked twice is followed once (at most DNS_QUESTIONS_MAX are kept).
+                let asked_before = self.questions.get(..i).unwrap_or_default();
+                if !asked_before.iter().any(|p| p.name == q.name) && self.resolve(&q.name, &mut out)
+                {
+                    cut += 1;
                 }
             }
         }
-        out.into_iter()
-    }
-
-    /// Questions whose CNAME chain [`DnsMessage::resolutions`] cut: longer than
-    /// [`DNS_CNAME_CHAIN_MAX`] links, or back to a name already on the chain (a loop).
-    pub fn chains_cut(&self) -> u64 {
-        if !(self.is_response && self.rcode == 0) {
-            return 0;
-        }
-        let mut scratch = Vec::new();
-        let mut seen_queries = HashSet::new();
-        let mut cut = 0;
-        for q in &self.questions {
-            if seen_queries.insert(q.name.as_str()) && self.resolve(&q.name, &mut scratch) {
-                cut += 1;
-            }
-            scratch.clear();
-        }
-        cut
+        (out, cut)
     }
 
     /// Follows `query` through the answers; true when the chain was cut (too long, a loop).
@@ -376,7 +369,6 @@ impl DnsMessage {
         let mut current = query;
         let mut chain: Vec<&'a str> = Vec::new();
         let mut ttl = u32::MAX;
-        let mut visited: HashSet<&str> = HashSet::from([query]);
         loop {
             for a in self.answers.iter().filter(|a| a.name == current) {
                 if let Some(addr) = a.addr() {
@@ -393,8 +385,12 @@ impl DnsMessage {
                 _ => None,
             });
             match next {
+                // Names seen on the way: the query and the chain (at most
+                // DNS_CNAME_CHAIN_MAX), scanned.
                 Some((target, cname_ttl))
-                    if chain.len() < DNS_CNAME_CHAIN_MAX && visited.insert(target) =>
+                    if chain.len() < DNS_CNAME_CHAIN_MAX
+                        && target != query
+                        && !chain.contains(&target) =>
                 {
                     chain.push(target);
                     ttl = ttl.min(cname_ttl);

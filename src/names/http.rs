@@ -175,12 +175,7 @@ pub fn parse_request(payload: &[u8]) -> Result<HttpRequest, HttpError> {
 /// The target, cleaned like a name but keeping its case (paths are case-sensitive).
 fn clean_target(t: &[u8]) -> String {
     let mut b = NameBuilder::new(Escape::Hex).keep_case();
-    for &c in t {
-        b.byte(c, false);
-        if b.is_cut() {
-            break;
-        }
-    }
+    b.bytes(t, false);
     b.finish()
 }
 

@@ -79,10 +79,14 @@ pub(crate) struct NameBuilder {
     lower: bool,
 }
 
+/// Room a [`NameBuilder`] starts with: most names fit, so a name is built without growing its
+/// string label by label; a longer one grows as usual.
+const NAME_START_CAPACITY: usize = 64;
+
 impl NameBuilder {
     pub(crate) fn new(escape: Escape) -> NameBuilder {
         NameBuilder {
-            out: String::new(),
+            out: String::with_capacity(NAME_START_CAPACITY),
             safe: 0,
             cut: false,
             escape,
@@ -115,16 +119,49 @@ impl NameBuilder {
         }
     }
 
-    /// Whether the name was cut; no further byte changes it.
-    pub(crate) fn is_cut(&self) -> bool {
-        self.cut
+    /// Whether [`NameBuilder::byte`] writes `b` as itself (lower-cased) rather than escaped.
+    fn plain(b: u8, in_dns_label: bool) -> bool {
+        (0x21..=0x7e).contains(&b) && b != b'\\' && !(in_dns_label && b == b'.')
+    }
+
+    /// Appends raw bytes, exactly as [`NameBuilder::byte`] for each in turn would (and stops
+    /// once the name is cut). A run of plain bytes that leaves the name below
+    /// [`NAME_MAX_CHARS`] is copied at once: for each such byte `byte` only pushes it and moves
+    /// `safe` to the new length. Everything else (an escape, the bytes at the limit) goes
+    /// through `byte` itself.
+    pub(crate) fn bytes(&mut self, mut raw: &[u8], in_dns_label: bool) {
+        while !raw.is_empty() && !self.cut {
+            let room = (NAME_MAX_CHARS - 1).saturating_sub(self.out.len());
+            let run = raw
+                .iter()
+                .take(room)
+                .take_while(|&&b| Self::plain(b, in_dns_label))
+                .count();
+            let (copy, rest) = raw.split_at(run);
+            if !copy.is_empty() {
+                let start = self.out.len();
+                // Plain bytes are printable ASCII, so always UTF-8.
+                self.out
+                    .push_str(std::str::from_utf8(copy).unwrap_or_default());
+                if self.lower
+                    && let Some(added) = self.out.get_mut(start..)
+                {
+                    added.make_ascii_lowercase();
+                }
+                self.safe = self.out.len();
+            }
+            let Some((&b, rest)) = rest.split_first() else {
+                break;
+            };
+            self.byte(b, in_dns_label);
+            raw = rest;
+        }
     }
 
     /// Appends a raw byte: lower-cased when printable, escaped otherwise. In DNS mode `.` and `\`
     /// inside a label are escaped too, so a label's dot is never mistaken for a separator.
     pub(crate) fn byte(&mut self, b: u8, in_dns_label: bool) {
-        let plain = (0x21..=0x7e).contains(&b) && b != b'\\' && !(in_dns_label && b == b'.');
-        if plain {
+        if Self::plain(b, in_dns_label) {
             // The one-character case of `piece`, without building a string for it (this runs
             // for every byte of every name).
             if self.cut {
@@ -184,12 +221,7 @@ impl NameBuilder {
 /// The result never contains a control character and is always valid UTF-8.
 pub fn clean_name(raw: &[u8]) -> String {
     let mut b = NameBuilder::new(Escape::Hex);
-    for &c in raw {
-        b.byte(c, false);
-        if b.is_cut() {
-            break;
-        }
-    }
+    b.bytes(raw, false);
     b.finish()
 }
 

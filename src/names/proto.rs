@@ -463,11 +463,24 @@ pub fn cwmp(b: &[u8], ports: (u16, u16)) -> bool {
     has_port(ports, CWMP_PORT) || cwmp_namespace(b)
 }
 
-/// Whether the CWMP namespace appears in the first [`CWMP_SEARCH_MAX_BYTES`] of `b`.
+/// Where the namespace has its first `:` ("urn:"): a byte without case, so a plain byte search
+/// finds every place an occurrence (in any case) can start.
+const CWMP_NAMESPACE_COLON: usize = 3;
+
+/// Whether the CWMP namespace appears, ASCII case ignored, in the first
+/// [`CWMP_SEARCH_MAX_BYTES`] of `b`.
+///
+/// Every occurrence has a `:` at [`CWMP_NAMESPACE_COLON`]; only the windows around the colons
+/// `memchr` finds are compared (payloads are mostly bodies without any), instead of every
+/// window of the head.
 pub fn cwmp_namespace(b: &[u8]) -> bool {
     let head = b.get(..CWMP_SEARCH_MAX_BYTES).unwrap_or(b);
-    head.windows(CWMP_NAMESPACE.len())
-        .any(|w| w.eq_ignore_ascii_case(CWMP_NAMESPACE))
+    memchr::memchr_iter(b':', head).any(|colon| {
+        colon
+            .checked_sub(CWMP_NAMESPACE_COLON)
+            .and_then(|start| head.get(start..start + CWMP_NAMESPACE.len()))
+            .is_some_and(|w| w.eq_ignore_ascii_case(CWMP_NAMESPACE))
+    })
 }
 
 /// MQTT CONNECT (MQTT 3.1.1 §3.1, MQTT 5 §3.1): fixed header 0x10, a remaining length of one to

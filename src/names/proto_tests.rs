@@ -389,6 +389,37 @@ fn cwmp_by_namespace_or_connection_request_port() {
     assert_eq!(tcp(&far, 80), Some(AppProto::Http));
 }
 
+/// The definition `cwmp_namespace` replaced: every window of the head compared.
+fn cwmp_namespace_naive(b: &[u8]) -> bool {
+    let head = b.get(..CWMP_SEARCH_MAX_BYTES).unwrap_or(b);
+    head.windows(CWMP_NAMESPACE.len())
+        .any(|w| w.eq_ignore_ascii_case(CWMP_NAMESPACE))
+}
+
+#[test]
+fn cwmp_namespace_edges() {
+    assert_eq!(CWMP_NAMESPACE[CWMP_NAMESPACE_COLON], b':');
+    let ns = CWMP_NAMESPACE;
+    assert!(cwmp_namespace(ns), "the namespace alone");
+    assert!(cwmp_namespace(b"xmlns:cwmp=\"URN:DSLFORUM-ORG:CWMP-1-2\""));
+    assert!(!cwmp_namespace(&ns[..ns.len() - 1]), "one byte short");
+    assert!(!cwmp_namespace(&ns[1..]), "no start");
+    assert!(
+        !cwmp_namespace(b":rn:dslforum-org:cwmp-"),
+        "a colon too early"
+    );
+    // Ending exactly at the window's last byte counts; one byte further does not.
+    for (pad, found) in [
+        (CWMP_SEARCH_MAX_BYTES - ns.len(), true),
+        (CWMP_SEARCH_MAX_BYTES - ns.len() + 1, false),
+    ] {
+        let mut b = vec![b':'; pad];
+        b.extend_from_slice(ns);
+        assert_eq!(cwmp_namespace(&b), found, "pad {pad}");
+        assert_eq!(cwmp_namespace_naive(&b), found, "pad {pad}");
+    }
+}
+
 #[test]
 fn mqtt_connect_and_near_misses() {
     let c = m::mqtt_connect("bs-01");
@@ -599,5 +630,30 @@ proptest! {
         let wg = m::wireguard(1, 0);
         prop_assert!(cut >= wg.len() || !wireguard(&wg[..cut]));
         prop_assert!(cut >= snmp_msg.len() || snmp(&snmp_msg[..cut]).is_none());
+    }
+
+    /// The colon-anchored search finds exactly what comparing every window finds: payloads of
+    /// namespace pieces (cut, in mixed case, with a byte changed) among filler and colons, some
+    /// reaching past the search window.
+    #[test]
+    fn cwmp_namespace_equals_every_window_compared(
+        pad in prop_oneof![Just(0usize), 0usize..64, 4000usize..4100],
+        parts in proptest::collection::vec(
+            (0usize..=CWMP_NAMESPACE.len(), any::<u32>(), any::<Option<(usize, u8)>>(), proptest::collection::vec(prop_oneof![Just(b':'), Just(b'u'), Just(b'U'), any::<u8>()], 0..6)),
+            0..6,
+        ),
+    ) {
+        let mut b = vec![b'a'; pad];
+        for (len, case_bits, change, filler) in parts {
+            let at = b.len();
+            b.extend(CWMP_NAMESPACE[..len].iter().enumerate().map(|(i, &c)| {
+                if case_bits >> (i % 32) & 1 == 1 { c.to_ascii_uppercase() } else { c }
+            }));
+            if let Some((i, v)) = change.filter(|_| len > 0) {
+                b[at + i % len] = v;
+            }
+            b.extend_from_slice(&filler);
+        }
+        prop_assert_eq!(cwmp_namespace(&b), cwmp_namespace_naive(&b));
     }
 }

@@ -77,12 +77,7 @@ pub fn parse_redirect(head: &[u8]) -> Result<Option<Redirect>, HttpError> {
 /// `//host/…`, or relative).
 fn location_target(status: u16, value: &[u8]) -> Redirect {
     let mut b = NameBuilder::new(Escape::Hex).keep_case();
-    for &c in value.iter().take(LOCATION_MAX_CHARS + 1) {
-        b.byte(c, false);
-        if b.is_cut() {
-            break;
-        }
-    }
+    b.bytes(value.get(..LOCATION_MAX_CHARS + 1).unwrap_or(value), false);
     let location = b.finish();
     let (scheme, rest) = match value.windows(3).position(|w| w == b"://") {
         Some(sep)

@@ -799,8 +799,145 @@ fn classify_by_content() {
 // ---------------------------------------------------------------------------------------------
 // Property tests: no panic on any input, truncation everywhere.
 
+/// The resolution walk as first written (hash sets for the names seen): the reference
+/// `DnsMessage::resolve_all` must equal. Returns the resolutions and the chains cut.
+fn resolutions_reference(m: &DnsMessage) -> (Vec<Resolution<'_>>, u64) {
+    use std::collections::HashSet;
+    fn resolve<'a>(m: &'a DnsMessage, query: &'a str, out: &mut Vec<Resolution<'a>>) -> bool {
+        let mut current = query;
+        let mut chain: Vec<&'a str> = Vec::new();
+        let mut ttl = u32::MAX;
+        let mut visited: HashSet<&str> = HashSet::from([query]);
+        loop {
+            for a in m.answers.iter().filter(|a| a.name == current) {
+                if let Some(addr) = a.addr() {
+                    out.push(Resolution {
+                        query,
+                        addr,
+                        cname_chain: chain.clone(),
+                        ttl: ttl.min(a.ttl),
+                    });
+                }
+            }
+            let next = m.answers.iter().find_map(|a| match &a.data {
+                DnsRecordData::Cname(t) if a.name == current => Some((t.as_str(), a.ttl)),
+                _ => None,
+            });
+            match next {
+                Some((target, cname_ttl))
+                    if chain.len() < DNS_CNAME_CHAIN_MAX && visited.insert(target) =>
+                {
+                    chain.push(target);
+                    ttl = ttl.min(cname_ttl);
+                    current = target;
+                }
+                Some(_) => return true,
+                None => return false,
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut cut = 0;
+    if m.is_response && m.rcode == 0 {
+        if m.questions.is_empty() {
+            for a in &m.answers {
+                if let Some(addr) = a.addr() {
+                    out.push(Resolution {
+                        query: &a.name,
+                        addr,
+                        cname_chain: Vec::new(),
+                        ttl: a.ttl,
+                    });
+                }
+            }
+        }
+        let mut seen_queries = HashSet::new();
+        for q in &m.questions {
+            if seen_queries.insert(q.name.as_str()) && resolve(m, &q.name, &mut out) {
+                cut += 1;
+            }
+        }
+    }
+    (out, cut)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    /// The resolution walk (linear scans for the names seen, one walk for resolutions and cut
+    /// chains) equals the reference: messages over a few names with CNAME chains, loops,
+    /// repeated questions, long chains and mDNS-style answers without questions.
+    #[test]
+    fn resolve_all_equals_the_reference(
+        questions in proptest::collection::vec(0usize..6, 0..4),
+        answers in proptest::collection::vec((0usize..20, 0usize..20, any::<bool>(), 0u32..5), 0..24),
+        is_response in prop_oneof![4 => Just(true), 1 => Just(false)],
+        rcode in prop_oneof![4 => Just(0u8), 1 => Just(3u8)],
+    ) {
+        let name = |i: usize| format!("n{i}.test");
+        let m = DnsMessage {
+            id: 1,
+            is_response,
+            opcode: 0,
+            truncated: false,
+            rcode,
+            qdcount: questions.len() as u16,
+            ancount: answers.len() as u16,
+            nscount: 0,
+            arcount: 0,
+            questions: questions.iter().map(|&q| DnsQuestion { name: name(q), qtype: TYPE_A, qclass: 1 }).collect(),
+            answers: answers
+                .iter()
+                .map(|&(owner, target, cname, ttl)| DnsAnswer {
+                    name: name(owner),
+                    rtype: if cname { TYPE_CNAME } else { TYPE_A },
+                    ttl,
+                    data: if cname {
+                        DnsRecordData::Cname(name(target))
+                    } else {
+                        DnsRecordData::A(Ipv4Addr::new(10, 0, 0, target as u8))
+                    },
+                })
+                .collect(),
+            answers_other: 0,
+            answers_dropped: 0,
+            answers_incomplete: false,
+        };
+        let reference = resolutions_reference(&m);
+        prop_assert_eq!(m.resolve_all(), reference.clone());
+        prop_assert_eq!(m.resolutions().collect::<Vec<_>>(), reference.0);
+        prop_assert_eq!(m.chains_cut(), reference.1);
+    }
+
+    /// `NameBuilder::bytes` leaves the builder exactly as `byte` for each byte does (names that
+    /// reach and cross the limit included, from any starting length), in every mode.
+    #[test]
+    fn name_bytes_equals_byte_by_byte(
+        chunks in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![4 => 0x21u8..0x7f, 1 => Just(b'.'), 1 => Just(b'\\'), 1 => any::<u8>()], 0..300),
+            0..5,
+        ),
+        decimal in any::<bool>(),
+        keep_case in any::<bool>(),
+        in_dns_label in any::<bool>(),
+    ) {
+        let new = || {
+            let b = NameBuilder::new(if decimal { Escape::Decimal } else { Escape::Hex });
+            if keep_case { b.keep_case() } else { b }
+        };
+        let (mut bulk, mut each) = (new(), new());
+        for chunk in &chunks {
+            bulk.bytes(chunk, in_dns_label);
+            for &c in chunk {
+                each.byte(c, in_dns_label);
+            }
+            prop_assert_eq!(&bulk.out, &each.out);
+            prop_assert_eq!((bulk.safe, bulk.cut), (each.safe, each.cut));
+            bulk.dot();
+            each.dot();
+        }
+        prop_assert_eq!(bulk.finish(), each.finish());
+    }
 
     #[test]
     fn no_panic_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), port in any::<u16>()) {
