@@ -59,6 +59,9 @@ impl Key {
     }
 }
 
+/// The order flows leave at the end of the input: first packet time, first frame, id.
+type DrainKey = (i64, (u16, u64), u64);
+
 struct Slot<A> {
     key: Key,
     flow: Flow<A>,
@@ -353,11 +356,25 @@ impl<A: Default> FlowTable<A> {
 
     /// Ends every flow (the input is over), oldest first by first packet, for stable output.
     pub fn drain(&mut self, ended: &mut Vec<(Flow<A>, EndReason)>) {
-        let start = ended.len();
-        for slot in self.slots.drain(..).flatten() {
-            ended.push((slot.flow, EndReason::EndOfInput));
+        // Sort small (key, slot) pairs rather than the flows themselves (hundreds of bytes each,
+        // moved many times by a sort), then move each flow once, in order.
+        let mut order: Vec<(DrainKey, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let f = &s.as_ref()?.flow;
+                Some(((f.first_seen_ns, f.first_packet, f.id), i as u32))
+            })
+            .collect();
+        order.sort_unstable();
+        ended.reserve(order.len());
+        for (_, i) in order {
+            if let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::take) {
+                ended.push((slot.flow, EndReason::EndOfInput));
+            }
         }
-        ended[start..].sort_by_key(|(f, _)| (f.first_seen_ns, f.first_packet, f.id));
+        self.slots.clear();
         self.index.clear();
         self.links.clear();
         self.free.clear();
