@@ -652,19 +652,25 @@ impl Core<'_> {
         let Some(country) = flow.ann.geo.country else {
             return Ok(());
         };
-        let who = flow
-            .ann
-            .device_name
-            .clone()
-            .unwrap_or_else(|| flow.device.ip.to_string());
+        // Who and where, as alerts word them: written only for an alert (this check runs on
+        // every fact change of every judged flow, and almost never finds anything).
+        let who = |flow: &Flow<FlowState>| {
+            flow.ann
+                .device_name
+                .clone()
+                .unwrap_or_else(|| flow.device.ip.to_string())
+        };
         // The judged destination (a proxied flow's target), as alerts show it.
-        let remote = judged_remote(flow)
-            .0
-            .map_or_else(|| "address unknown".to_owned(), |ip| ip.to_string());
+        let remote = |flow: &Flow<FlowState>| {
+            judged_remote(flow)
+                .0
+                .map_or_else(|| "address unknown".to_owned(), |ip| ip.to_string())
+        };
         let name = flow.ann.insight.hostname.as_ref().map(|h| h.name.clone());
         if let Some(name) = &name
             && let Some(earlier) = self.routes.observe(flow.device.ip, name, country)
         {
+            let (who, remote) = (who(flow), remote(flow));
             let reason = format!(
                 "{who} reached {name} in {country} ({remote}); earlier in this run it was served from {earlier}"
             );
@@ -676,6 +682,7 @@ impl Core<'_> {
         let key = Baseline::device_key(flow.ann.device_name.as_deref(), flow.device.ip);
         let mut found = Vec::new();
         if baseline.is_new_country(&key, country) {
+            let (who, remote) = (who(flow), remote(flow));
             found.push((
                 BASELINE_NEW_COUNTRY,
                 format!(
@@ -686,6 +693,7 @@ impl Core<'_> {
         if let Some(name) = &name
             && let Some(before) = baseline.name_moved(&key, name, country)
         {
+            let (who, remote) = (who(flow), remote(flow));
             found.push((
                     BASELINE_NAME_MOVED,
                     format!(
