@@ -183,13 +183,15 @@ impl ChunkReader {
     /// Marks `n` bytes as read; never more than are available.
     #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
+        let record = self.start;
         self.start = self.start.saturating_add(n).min(self.end);
         if let Some(m) = &self.mapped
-            && self.start >= self.released + RELEASE_EVERY_BYTES
+            && record >= self.released + RELEASE_EVERY_BYTES
         {
-            // Keep the last stretch: the record just consumed is still being handed out.
-            self.released = self.start - RELEASE_EVERY_BYTES / 2;
-            m.release_before(self.released);
+            // Only what lies before the record just consumed: that one is being handed out.
+            // (Released pages would only be read back from the file; this keeps it cheap.)
+            self.released = record;
+            m.release_before(record);
         }
     }
 
