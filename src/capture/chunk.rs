@@ -13,7 +13,6 @@ use std::io::{self, Read};
 use std::ops::Range;
 
 use super::LinkType;
-use super::mapped::{Mapping, RELEASE_EVERY_BYTES};
 
 /// Default read size: large reads keep system calls (and gzip calls) rare.
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
@@ -51,10 +50,6 @@ pub(crate) struct ChunkReader {
     inner: Box<dyn Read + Send>,
     /// Allocated on the first `fill`, so inputs waiting their turn cost no memory.
     buf: Vec<u8>,
-    /// A file mapped whole: the buffer is the mapping, every byte is already "read".
-    mapped: Option<Mapping>,
-    /// Mapped only: bytes before this offset were handed back to the kernel.
-    released: usize,
     /// Index in `buf` of the first unread byte.
     start: usize,
     /// Index in `buf` one past the last byte read from `inner`.
@@ -73,36 +68,12 @@ impl ChunkReader {
         ChunkReader {
             inner,
             buf: Vec::new(),
-            mapped: None,
-            released: 0,
             start: 0,
             end: 0,
             base: 0,
             chunk: chunk.max(1),
             eof: false,
         }
-    }
-
-    /// Reads a mapped file: all of it is in the buffer from the start, nothing is copied.
-    pub(crate) fn mapped(mapping: Mapping) -> Self {
-        ChunkReader {
-            inner: Box::new(io::empty()),
-            buf: Vec::new(),
-            end: mapping.bytes().len(),
-            mapped: Some(mapping),
-            released: 0,
-            start: 0,
-            base: 0,
-            chunk: 1,
-            eof: true,
-        }
-    }
-
-    /// The input was a mapped file that another process cut short while it was read: bytes
-    /// past the cut were read as zeros (see [`super::mapped`]).
-    #[inline]
-    pub(crate) fn cut_short(&self) -> bool {
-        self.mapped.as_ref().is_some_and(Mapping::cut_short)
     }
 
     /// Offset in the stream of the first unread byte.
@@ -120,16 +91,13 @@ impl ChunkReader {
     /// The unread bytes already in the buffer.
     #[inline]
     pub(crate) fn head(&self) -> &[u8] {
-        self.buffer().get(self.start..self.end).unwrap_or_default()
+        self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
     /// The whole buffer, for slicing out records located with [`Self::head_index`].
     #[inline]
     pub(crate) fn buffer(&self) -> &[u8] {
-        match &self.mapped {
-            Some(m) => m.bytes(),
-            None => &self.buf,
-        }
+        &self.buf
     }
 
     /// Makes at least `n` unread bytes available unless the input ends first.
@@ -183,16 +151,7 @@ impl ChunkReader {
     /// Marks `n` bytes as read; never more than are available.
     #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
-        let record = self.start;
         self.start = self.start.saturating_add(n).min(self.end);
-        if let Some(m) = &self.mapped
-            && record >= self.released + RELEASE_EVERY_BYTES
-        {
-            // Only what lies before the record just consumed: that one is being handed out.
-            // (Released pages would only be read back from the file; this keeps it cheap.)
-            self.released = record;
-            m.release_before(record);
-        }
     }
 
     /// Reads and discards up to `limit` more bytes of the input (after damage, to find out
@@ -216,7 +175,6 @@ impl ChunkReader {
     pub(crate) fn release(&mut self) {
         self.base = self.offset();
         self.buf = Vec::new();
-        self.mapped = None;
         self.start = 0;
         self.end = 0;
         self.eof = true;

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use flate2::read::MultiGzDecoder;
 
 use super::chunk::{CHUNK_BYTES, CHUNK_MIN_BYTES, ChunkReader, ReadError, Record};
-use super::mapped::Mapping;
 use super::pcap::PcapReader;
 use super::pcapng::{self, PcapngReader};
 use super::{CaptureError, Endian, Frame, RECORD_MAX_BYTES};
@@ -174,8 +173,7 @@ impl Input {
         if self.done {
             return Ok(false);
         }
-        let offset = self.reader.offset();
-        let mut result = match &mut self.format {
+        let result = match &mut self.format {
             Format::Pcap(p) => p.next(&mut self.reader),
             Format::Pcapng(p) => p.next(&mut self.reader, &mut stats.skipped_blocks),
             Format::Broken(error) => Err(error.take().unwrap_or_else(|| ReadError::Damaged {
@@ -183,15 +181,6 @@ impl Input {
                 what: "the input could not be read".to_owned(),
             })),
         };
-        if self.reader.cut_short() {
-            result = Err(ReadError::Damaged {
-                offset,
-                what: "the file was cut short by another program while it was being read: the \
-                       record that starts here, or one within a page after it, lies past its \
-                       new end"
-                    .to_owned(),
-            });
-        }
         match result {
             Ok(Some(record)) => {
                 self.frames += 1;
@@ -267,8 +256,6 @@ impl Input {
 struct Opened {
     name: String,
     reader: Box<dyn Read + Send>,
-    /// The file mapped whole, read instead of `reader` when it is a plain (not gzip) capture.
-    mapping: Option<Mapping>,
     format: Format,
     gzip: bool,
     compressed: Option<Arc<AtomicU64>>,
@@ -333,7 +320,6 @@ fn recognise_input(
     let broken = |error: ReadError| Opened {
         name: name.clone(),
         reader: Box::new(io::empty()),
-        mapping: None,
         format: Format::Broken(Some(error)),
         gzip,
         compressed: compressed.clone(),
@@ -380,24 +366,9 @@ fn recognise_input(
     Ok(Some(Opened {
         name,
         reader: sniffed.reader,
-        mapping: None,
         format,
         gzip,
         compressed,
-    }))
-}
-
-/// Opens a capture file, mapped into memory when that is possible and useful (a plain capture
-/// of a regular file; see [`Mapping::of`]).
-fn open_file(path: &Path, explicit: bool) -> Result<Option<Opened>, CaptureError> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mapping = Mapping::of(&file);
-    let opened = recognise_input(path.display().to_string(), Box::new(file), explicit)?;
-    Ok(opened.map(|mut o| {
-        if !o.gzip && matches!(o.format, Format::Pcap(_) | Format::Pcapng(_)) {
-            o.mapping = mapping;
-        }
-        o
     }))
 }
 
@@ -459,10 +430,20 @@ impl Replay {
             let meta = fs::metadata(path).map_err(|e| io_error(path, e))?;
             if meta.is_dir() {
                 for file in directory_files(path)? {
-                    opened.extend(open_file(&file, false)?);
+                    let reader = File::open(&file).map_err(|e| io_error(&file, e))?;
+                    opened.extend(recognise_input(
+                        file.display().to_string(),
+                        Box::new(reader),
+                        false,
+                    )?);
                 }
             } else {
-                opened.extend(open_file(path, true)?);
+                let reader = File::open(path).map_err(|e| io_error(path, e))?;
+                opened.extend(recognise_input(
+                    path.display().to_string(),
+                    Box::new(reader),
+                    true,
+                )?);
             }
         }
         Self::build(opened)
@@ -508,10 +489,7 @@ impl Replay {
             .into_iter()
             .map(|o| Input {
                 name: o.name,
-                reader: match o.mapping {
-                    Some(mapping) => ChunkReader::mapped(mapping),
-                    None => ChunkReader::new(o.reader, chunk),
-                },
+                reader: ChunkReader::new(o.reader, chunk),
                 format: o.format,
                 gzip: o.gzip,
                 compressed: o.compressed,
@@ -1194,56 +1172,6 @@ mod tests {
             .collect();
         assert_eq!(paths, ["empty", "cut"]);
         assert_eq!(replay.stats().failed_inputs, 2);
-        Ok(())
-    }
-
-    /// Large plain files are mapped: the frames and their order are those of a streamed read;
-    /// a file cut by another program while it is read ends as damage, never as a crash.
-    #[test]
-    fn mapped_files_read_like_streams_and_a_cut_is_damage() -> TestResult {
-        let frames: Vec<(i64, Vec<u8>, u32)> = (0..3000i64)
-            .map(|i| (i * 1000, vec![(i % 251) as u8; 1000], 1000))
-            .collect();
-        let bytes = pcap(
-            LinkType::ETHERNET,
-            TsResolution::Micro,
-            Endian::Little,
-            &frames,
-        )?;
-        assert!(bytes.len() as u64 > 2 * super::super::mapped::MAPPING_MIN_BYTES);
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("big.pcap");
-        std::fs::write(&path, &bytes)?;
-        let (streamed, errors) = read_bytes(bytes.clone())?;
-        assert!(errors.is_empty());
-        let mut replay = Replay::open(std::slice::from_ref(&path))?;
-        assert!(!replay.inputs[0].reader.cut_short());
-        let (mapped, errors) = drain(&mut replay);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(mapped, streamed);
-
-        // Cut to half after the first frames were read.
-        let mut replay = Replay::open(std::slice::from_ref(&path))?;
-        let first = replay.next_frame()?.map(|f| f.data.to_vec());
-        assert_eq!(first.as_deref(), Some(&frames[0].1[..]));
-        let half = bytes.len() as u64 / 2;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)?
-            .set_len(half)?;
-        let (rest, errors) = drain(&mut replay);
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        let (offset, what) = damaged_at(&errors[0]).ok_or("not damage")?;
-        assert!(what.contains("cut short"), "{what}");
-        assert!(
-            offset <= half + 4096 && offset + 1016 >= half,
-            "{offset} vs {half}"
-        );
-        // Every frame that lies wholly before the cut is intact (one straddling it may read
-        // zeros past the cut, within the cut's page: the documented imprecision).
-        let whole = ((half - 24) / 1016) as usize;
-        assert!(rest.len() + 1 >= whole);
-        assert_eq!(rest[..whole - 1], streamed[1..whole]);
         Ok(())
     }
 

@@ -13,7 +13,6 @@
 mod chunk;
 pub mod file;
 pub mod live;
-pub mod mapped;
 mod pcap;
 mod pcapng;
 pub mod prefetch;
