@@ -63,6 +63,9 @@ impl Default for Settings {
     }
 }
 
+/// Flows ended and written per step when the input is over (see [`Engine::finish`]).
+const FINISH_BATCH_FLOWS: usize = 1024;
+
 /// What the engine keeps per flow.
 #[derive(Default)]
 pub struct FlowState {
@@ -487,7 +490,10 @@ impl<'s> Engine<'s> {
 
     /// Ends every flow, writes the flow records and the summary, and flushes the sinks.
     pub fn finish(mut self) -> Result<Report, SinkError> {
-        self.flows.drain(&mut self.ended);
+        // A part at a time: the ended flows (hundreds of bytes each) never all sit in one list.
+        while self.flows.drain_some(&mut self.ended, FINISH_BATCH_FLOWS) {
+            flush_ended(&mut self.core, &mut self.ended)?;
+        }
         flush_ended(&mut self.core, &mut self.ended)?;
         let limits = self.limits();
         let mut core = self.core;

@@ -89,6 +89,8 @@ pub struct FlowTable<A> {
     slots: Vec<Option<Slot<A>>>,
     /// `links[i]` is slot `i`'s place on the list (same length as `slots`).
     links: Vec<Link>,
+    /// During an end-of-input drain: the slots still to end, the next one last.
+    draining: Vec<u32>,
     free: Vec<u32>,
     head: u32,
     tail: u32,
@@ -136,6 +138,7 @@ impl<A: Default> FlowTable<A> {
             index: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             slots: Vec::new(),
             links: Vec::new(),
+            draining: Vec::new(),
             free: Vec::new(),
             head: NIL,
             tail: NIL,
@@ -356,29 +359,47 @@ impl<A: Default> FlowTable<A> {
 
     /// Ends every flow (the input is over), oldest first by first packet, for stable output.
     pub fn drain(&mut self, ended: &mut Vec<(Flow<A>, EndReason)>) {
-        // Sort small (key, slot) pairs rather than the flows themselves (hundreds of bytes each,
-        // moved many times by a sort), then move each flow once, in order.
-        let mut order: Vec<(DrainKey, u32)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let f = &s.as_ref()?.flow;
-                Some(((f.first_seen_ns, f.first_packet, f.id), i as u32))
-            })
-            .collect();
-        order.sort_unstable();
-        ended.reserve(order.len());
-        for (_, i) in order {
+        while self.drain_some(ended, usize::MAX) {}
+    }
+
+    /// [`FlowTable::drain`] a part at a time: ends at most `max` flows (in the same order) and
+    /// says whether any is left. The caller can hand each part on before the next, so the
+    /// flows never all sit in one list. No packet may be accounted until the drain is done.
+    pub fn drain_some(&mut self, ended: &mut Vec<(Flow<A>, EndReason)>, max: usize) -> bool {
+        if self.draining.is_empty() {
+            // Sort small (key, slot) pairs rather than the flows themselves (hundreds of bytes
+            // each, moved many times by a sort); each flow then moves once. Reversed, so that
+            // the next flow is popped from the end.
+            let mut order: Vec<(DrainKey, u32)> = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let f = &s.as_ref()?.flow;
+                    Some(((f.first_seen_ns, f.first_packet, f.id), i as u32))
+                })
+                .collect();
+            order.sort_unstable_by(|a, b| b.cmp(a));
+            self.draining = order.into_iter().map(|(_, i)| i).collect();
+        }
+        for _ in 0..max {
+            let Some(i) = self.draining.pop() else {
+                break;
+            };
             if let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::take) {
                 ended.push((slot.flow, EndReason::EndOfInput));
             }
         }
+        if !self.draining.is_empty() {
+            return true;
+        }
+        self.draining = Vec::new();
         self.slots.clear();
         self.index.clear();
         self.links.clear();
         self.free.clear();
         self.head = NIL;
         self.tail = NIL;
+        false
     }
 }
