@@ -280,3 +280,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ended.len(), model.ended.len() + model.flows.len());
     }
 }
+
+/// Review (issue 5): the integer key keeps IPv4 and IPv4-mapped IPv6 apart, as the `IpAddr` key
+/// did (no test covered the family bit of `Key::rest`).
+#[test]
+fn review_ipv4_and_ipv4_mapped_ipv6_are_different_flows() {
+    let mut t = table(16);
+    let mut ended = Vec::new();
+    let v4 = craft::tcp(sa("192.168.1.50:1000"), sa("203.0.113.1:443"), 0x02, b"");
+    let v6 = craft::tcp(
+        sa("[::ffff:192.168.1.50]:1000"),
+        sa("[::ffff:203.0.113.1]:443"),
+        0x02,
+        b"",
+    );
+    with_packet(&v4, |p| {
+        assert!(t.update(p, SEC, (0, 0), &mut ended).is_new);
+    });
+    with_packet(&v6, |p| {
+        assert!(t.update(p, SEC, (0, 1), &mut ended).is_new);
+    });
+    with_packet(&v4, |p| {
+        assert!(!t.update(p, 2 * SEC, (0, 2), &mut ended).is_new);
+    });
+    assert_eq!(t.len(), 2);
+}
