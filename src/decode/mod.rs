@@ -250,7 +250,7 @@ pub struct DecodeStats {
 }
 
 /// Decodes frames into packets, keeping the little state decoding needs (IP fragment tracking).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Decoder {
     fragments: net::FragmentTracker,
     stats: DecodeStats,

@@ -252,7 +252,7 @@ struct FragKey {
 }
 
 /// Remembers the ports of first fragments so later fragments join the same flow.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct FragmentTracker {
     firsts: HashMap<FragKey, (u16, u16, i64)>,
     /// The older generation (see `resolve`).

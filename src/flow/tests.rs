@@ -284,7 +284,7 @@ proptest::proptest! {
 /// Review (issue 5): the integer key keeps IPv4 and IPv4-mapped IPv6 apart, as the `IpAddr` key
 /// did (no test covered the family bit of `Key::rest`).
 #[test]
-fn review_ipv4_and_ipv4_mapped_ipv6_are_different_flows() {
+fn ipv4_and_ipv4_mapped_ipv6_are_different_flows() {
     let mut t = table(16);
     let mut ended = Vec::new();
     let v4 = craft::tcp(sa("192.168.1.50:1000"), sa("203.0.113.1:443"), 0x02, b"");
