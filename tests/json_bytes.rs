@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use egresswatch::capture::Replay;
 use egresswatch::engine::{Engine, Settings};
 use egresswatch::event::{Event, ToJson, write_summary};
@@ -71,26 +69,10 @@ impl Sink for &mut Compare {
     }
 }
 
-fn captures() -> Vec<PathBuf> {
-    let Some(shared) = common::shared() else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("pcaps"))
-        .expect("pcaps")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "gz")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_event_of_the_shared_captures_writes_as_serde_json() {
     let mut compare = Compare::default();
-    for file in captures() {
+    for file in common::shared_captures() {
         let mut replay = Replay::open(std::slice::from_ref(&file)).expect("open");
         let sinks: Vec<Box<dyn Sink + '_>> = vec![Box::new(&mut compare)];
         let mut engine = Engine::new(
@@ -107,7 +89,7 @@ fn every_event_of_the_shared_captures_writes_as_serde_json() {
         }
         engine.finish().expect("finish");
     }
-    let files = captures().len();
+    let files = common::shared_captures().len();
     if files > 0 {
         let [alerts, flows, dns, summaries] = compare.by_type;
         assert!(alerts > 0 && flows > 0 && dns > 0, "{:?}", compare.by_type);

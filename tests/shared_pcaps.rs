@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use common::run;
 use egresswatch::geoip::Resolver;
@@ -17,26 +16,10 @@ const DAMAGED: &[&str] = &[
     "sv_bug-6875-01_fuzz.pcap",
 ];
 
-fn captures() -> Vec<PathBuf> {
-    let Some(shared) = common::shared() else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("pcaps"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "gz")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_shared_capture_is_processed_with_cn_alerts_exactly_where_the_database_says_cn() {
     let mut resolver = Resolver::embedded().unwrap();
-    let files = captures();
+    let files = common::shared_captures();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let r = run(&[

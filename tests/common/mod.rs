@@ -24,6 +24,23 @@ pub fn shared() -> Option<PathBuf> {
     }
 }
 
+/// The capture files of the shared set (pcap, pcapng, gzip), sorted by name; none without it.
+pub fn shared_captures() -> Vec<PathBuf> {
+    let Some(shared) = shared() else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("pcaps"))
+        .expect("the shared pcaps directory")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "gz")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
