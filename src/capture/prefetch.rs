@@ -319,6 +319,22 @@ mod tests {
         }
     }
 
+    /// An Ethernet pcap of `frames`, one a microsecond.
+    fn pcap_of<'a>(frames: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = PcapWriter::new(
+            &mut out,
+            LinkType::ETHERNET,
+            TsResolution::Micro,
+            Endian::Little,
+        )
+        .unwrap();
+        for (i, f) in frames.enumerate() {
+            w.write_frame(i as i64 * 1000, f, f.len() as u32).unwrap();
+        }
+        out
+    }
+
     fn capture(frames: usize, size: usize, damage: bool) -> Vec<u8> {
         let mut out = Vec::new();
         let mut w = PcapWriter::new(
@@ -413,18 +429,7 @@ mod tests {
             );
             frames.push(craft::ethernet(a, b, vlans, &ip));
         }
-        let mut out = Vec::new();
-        let mut w = PcapWriter::new(
-            &mut out,
-            LinkType::ETHERNET,
-            TsResolution::Micro,
-            Endian::Little,
-        )
-        .unwrap();
-        for (i, f) in frames.iter().enumerate() {
-            w.write_frame(i as i64 * 1000, f, f.len() as u32).unwrap();
-        }
-        let inputs = [("a", out)];
+        let inputs = [("a", pcap_of(frames.iter().map(Vec::as_slice)))];
         let mut replay = open(&inputs);
         let mut decoder = Decoder::new();
         let mut direct = Vec::new();
@@ -457,18 +462,7 @@ mod tests {
         let ip = craft::udp(sa("192.168.1.2:5353"), sa("198.51.100.1:53"), b"x");
         let mac = crate::decode::Mac([2, 0, 0, 0, 0, 1]);
         let frame = craft::ethernet(mac, mac, &[], &ip);
-        let mut out = Vec::new();
-        let mut w = PcapWriter::new(
-            &mut out,
-            LinkType::ETHERNET,
-            TsResolution::Micro,
-            Endian::Little,
-        )
-        .unwrap();
-        for i in 0..20_000i64 {
-            w.write_frame(i * 1000, &frame, frame.len() as u32).unwrap();
-        }
-        let inputs = [("a", out)];
+        let inputs = [("a", pcap_of(std::iter::repeat_n(frame.as_slice(), 20_000)))];
         let mut prefetch = Prefetch::start(open(&inputs), Decoder::new()).unwrap();
         for _ in 0..10 {
             assert!(prefetch.next_frame().unwrap().is_some());
