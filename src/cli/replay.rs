@@ -32,10 +32,10 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
     /// Threads: 1 reads and analyses on one thread; 2 reads the captures (file, gzip, records)
-    /// and decodes the packets ahead on a second thread while the first analyses. Default: 2 when the machine has more
-    /// than one CPU and every input is a regular file or directory (standard input and pipes
-    /// are read on one thread, so that each frame is analysed as soon as it arrives; 2 is refused
-    /// for them). Output is identical either way.
+    /// and decodes the packets ahead on a second thread while the first analyses. Default: 2
+    /// when the machine has more than one CPU and every input is a regular file or directory
+    /// (standard input and pipes are read on one thread, so that each frame is analysed as soon
+    /// as it arrives; 2 is refused for them). Output is identical either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
     pub threads: Option<u8>,
 }
