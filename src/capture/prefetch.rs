@@ -9,9 +9,10 @@
 //! Guarantees: the same frames, in the same order, with the same damage errors at the same
 //! places as [`Replay::next_frame`], and the same packets as decoding them in that order;
 //! memory bounded by [`PREFETCH_BATCHES`] batches of about
-//! [`PREFETCH_BATCH_BYTES`] (plus one record of at most [`super::RECORD_MAX_BYTES`]); batch
-//! buffers are recycled, so reading allocates nothing per frame once the pool is warm. Dropping
-//! a `Prefetch` stops the thread.
+//! [`PREFETCH_BATCH_BYTES`] (plus one record of at most [`super::RECORD_MAX_BYTES`]), each with
+//! a copy of the decoder as it was before the batch (its fragment tracker is capped); batch
+//! buffers are recycled, so reading allocates nothing per frame once the pool is warm (the
+//! decoder copy is one per batch). Dropping a `Prefetch` stops the thread.
 
 use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
