@@ -1,6 +1,7 @@
 //! The bounded flow table: a slab of flows threaded on a least-recently-active list.
 //!
-//! Lookup is a hash map from the canonical 5-tuple to a slab index. Every packet moves its flow
+//! Lookup is a hash table of slab indexes (4 bytes an entry, so it stays in cache), found by the
+//! canonical 5-tuple's hash and confirmed against the key kept in the slot. Every packet moves its flow
 //! to the back of the list, so the front holds the flow idle longest: expiry pops from the front
 //! while it is past the idle timeout, and a full table evicts the front. Both are O(1) a flow.
 //!
@@ -8,8 +9,10 @@
 //! flow to the back touches three links, not three flows of several cache lines each, and the
 //! expiry check reads the front's last-seen time from its link.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+
+use hashbrown::HashTable;
 
 use super::{EndReason, Endpoint, Flow, FlowConfig, FlowStats};
 use crate::decode::{Packet, Transport};
@@ -64,6 +67,8 @@ type DrainKey = (i64, (u16, u64), u64);
 
 struct Slot<A> {
     key: Key,
+    /// `key`'s hash, kept for the index to grow without hashing every key again.
+    hash: u64,
     flow: Flow<A>,
 }
 
@@ -85,7 +90,8 @@ const UNLINKED: Link = Link {
 pub struct FlowTable<A> {
     config: FlowConfig,
     /// Seeded per process (foldhash): fast, and a capture cannot choose colliding keys.
-    index: HashMap<Key, u32, foldhash::fast::RandomState>,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     slots: Vec<Option<Slot<A>>>,
     /// `links[i]` is slot `i`'s place on the list (same length as `slots`).
     links: Vec<Link>,
@@ -135,7 +141,8 @@ impl<A: Default> FlowTable<A> {
     pub fn new(config: FlowConfig) -> FlowTable<A> {
         FlowTable {
             config,
-            index: HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             slots: Vec::new(),
             links: Vec::new(),
             draining: Vec::new(),
@@ -201,7 +208,9 @@ impl<A: Default> FlowTable<A> {
             *l = UNLINKED;
         }
         if let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::take) {
-            self.index.remove(&slot.key);
+            if let Ok(entry) = self.index.find_entry(slot.hash, |&j| j == i) {
+                entry.remove();
+            }
             self.free.push(i);
             ended.push((slot.flow, reason));
         }
@@ -231,7 +240,17 @@ impl<A: Default> FlowTable<A> {
     ) -> Update<'_, A> {
         self.expire(ts_ns, ended);
         let key = Key::of(p);
-        let mut found = self.index.get(&key).copied();
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let mut found = self
+            .index
+            .find(hash, |&i| {
+                slots
+                    .get(i as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|s| s.key == key)
+            })
+            .copied();
         // A new connection (a bare SYN) on the 5-tuple of a closed TCP flow starts a new flow.
         if let Some(i) = found {
             let syn_only = p.tcp_flags & 0x12 == 0x02;
@@ -247,7 +266,7 @@ impl<A: Default> FlowTable<A> {
         }
         let (i, is_new) = match found {
             Some(i) => (i, false),
-            None => (self.insert(key, p, ts_ns, source, ended), true),
+            None => (self.insert(key, hash, p, ts_ns, source, ended), true),
         };
         let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
             unreachable!("the slot was just filled");
@@ -290,9 +309,11 @@ impl<A: Default> FlowTable<A> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &mut self,
         key: Key,
+        hash: u64,
         p: &Packet<'_>,
         ts_ns: i64,
         source: (u16, u64),
@@ -337,7 +358,7 @@ impl<A: Default> FlowTable<A> {
             first_packet: source,
             ann: A::default(),
         };
-        let slot = Slot { key, flow };
+        let slot = Slot { key, hash, flow };
         let i = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slots.get_mut(i as usize) {
@@ -351,7 +372,13 @@ impl<A: Default> FlowTable<A> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(key, i);
+        let slots = &self.slots;
+        self.index.insert_unique(hash, i, |&j| {
+            slots
+                .get(j as usize)
+                .and_then(Option::as_ref)
+                .map_or(0, |s| s.hash)
+        });
         self.stats.created += 1;
         self.stats.peak = self.stats.peak.max(self.index.len() as u64);
         i
