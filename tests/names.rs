@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::lab::{MS, T0, eth, sa};
-use common::{Run, golden, run};
+use common::{Run, golden, of_type, run};
 use egresswatch::capture::LinkType;
 use egresswatch::craft::{self, tcp_flags::*};
 use serde_json::{Value, json};
@@ -359,10 +359,6 @@ fn replay(name: &str, cap: &Cap) -> Vec<Value> {
     r.json()
 }
 
-fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["event_type"] == t).collect()
-}
-
 /// The flow records whose remote is `remote` (`ip:port`).
 fn flows_to<'a>(events: &'a [Value], remote: &str) -> Vec<&'a Value> {
     let r = sa(remote);
@@ -406,7 +402,7 @@ fn naming(f: &Value) -> (&str, &str, &str) {
 
 /// Runs a shared capture with the real-capture policy; `None` when ../shared is missing.
 fn real(file: &str) -> Option<Vec<Value>> {
-    let path = common::shared()?.join("pcaps").join(file);
+    let path = common::shared_capture(file)?;
     let policy = common::fixture("names-real.toml");
     let r = run(&[
         "replay".as_ref(),

@@ -9,17 +9,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use common::lab::{MS, T0, eth};
 use common::{golden, run, write_pcap};
 use egresswatch::capture::LinkType;
 use egresswatch::craft::{self, proto as m, tcp_flags::*};
-use egresswatch::decode::Mac;
 use serde_json::{Value, json};
-
-const DEV: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x50]);
-const GW: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x01]);
-/// 2026-01-15T10:00:00Z in nanoseconds.
-const T0: i64 = 1_768_471_200_000_000_000;
-const MS: i64 = 1_000_000;
 
 /// The base station of examples/policy.toml, and a laptop with the default profile.
 const BS: &str = "192.168.50.10";
@@ -51,12 +45,7 @@ impl Capture {
     }
 
     fn push(&mut self, from_device: bool, ip: Vec<u8>) {
-        let frame = if from_device {
-            craft::ethernet(DEV, GW, &[], &ip)
-        } else {
-            craft::ethernet(GW, DEV, &[], &ip)
-        };
-        self.frames.push((self.t, frame));
+        self.frames.push((self.t, eth(from_device, ip)));
         self.t += MS;
     }
 
@@ -414,27 +403,13 @@ const REROUTING: &[(&str, &str, &str)] = &[
     ("ndpi_NTPv4.pcap", "proto_ntp", "ntp"),
 ];
 
-fn shared_capture(name: &str) -> Option<PathBuf> {
-    Some(common::shared()?.join("pcaps").join(name))
-}
-
 #[test]
 fn rerouting_captures_are_recognised_as_what_they_are() {
     if common::shared().is_none() {
         return;
     }
     for (file, golden_name, proto) in REROUTING {
-        let path = shared_capture(file).unwrap();
-        let r = run(&[
-            "replay".as_ref(),
-            path.as_os_str(),
-            "--json".as_ref(),
-            "-".as_ref(),
-            "--no-terminal".as_ref(),
-            "--events".as_ref(),
-            "flow".as_ref(),
-        ]);
-        assert_eq!(r.code, 0, "{file}: {}", r.stderr);
+        let r = common::replay_flows(&common::shared_capture(file).unwrap());
         let flows = r.events("flow");
         assert!(!flows.is_empty(), "{file}: no flows");
         let mut recognised = 0;

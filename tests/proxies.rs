@@ -8,36 +8,18 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::net::IpAddr;
 
-use common::{golden, normalise, run, write_pcap};
+use common::lab::{CAMERA, MS, T0, eth, sa};
+use common::{golden, normalise, of_type, run, write_pcap};
 use egresswatch::capture::LinkType;
 use egresswatch::craft::{self, tcp_flags::*};
-use egresswatch::decode::Mac;
 use serde_json::{Value, json};
 
-const CAMERA: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x50]);
-const GATEWAY: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x01]);
-/// 2026-01-15T10:00:00Z in nanoseconds.
-const T0: i64 = 1_768_471_200_000_000_000;
-const MS: i64 = 1_000_000;
 const DEV: &str = "192.168.1.50";
-
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-fn eth(from_device: bool, packet: Vec<u8>) -> Vec<u8> {
-    if from_device {
-        craft::ethernet(CAMERA, GATEWAY, &[], &packet)
-    } else {
-        craft::ethernet(GATEWAY, CAMERA, &[], &packet)
-    }
 }
 
 /// A TCP connection from `dev` to `remote` at `t`: handshake, the payloads in order (`true`:
@@ -153,33 +135,8 @@ fn replay(name: &str, frames: &[(i64, Vec<u8>)]) -> (i32, Vec<Value>) {
     ]);
     assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
     let mut events = normalise(r.json());
-    for e in &mut events {
-        if let Some(s) = e.pointer_mut("/source/name") {
-            *s = file_name(s);
-        }
-        if let Some(inputs) = e.get_mut("inputs").and_then(|v| v.as_array_mut()) {
-            for i in inputs {
-                if let Some(n) = i.get_mut("name") {
-                    *n = file_name(n);
-                }
-            }
-        }
-    }
+    common::file_names(&mut events);
     (r.code, events)
-}
-
-fn file_name(v: &Value) -> Value {
-    let s = v.as_str().unwrap_or_default();
-    Value::String(
-        Path::new(s)
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    )
-}
-
-fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["event_type"] == t).collect()
 }
 
 /// The alerts as (rule, remote ip, remote host, remote country, via kind, via ip, via country).

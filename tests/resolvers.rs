@@ -12,7 +12,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::lab::{MS, T0, eth, sa};
-use common::{golden, normalise, run};
+use common::{golden, normalise, of_type, run};
 use egresswatch::capture::LinkType;
 use egresswatch::craft::{self, tcp_flags::*};
 use serde_json::Value;
@@ -130,10 +130,6 @@ fn replay_json(frames: &[(i64, Vec<u8>)], policy: &str, extra: &[&str]) -> Vec<V
     let r = replay(frames, &args);
     assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
     r.json()
-}
-
-fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["event_type"] == t).collect()
 }
 
 /// Alert ids with their remote address, in order.

@@ -68,30 +68,9 @@ fn check(name: &str, link: LinkType, frames: &[(i64, Vec<u8>)]) -> common::Run {
     let r = replay(dir.path(), name, link, frames);
     // Inputs are named by temporary paths: keep only the file name.
     let mut events = normalise(r.json());
-    for e in &mut events {
-        if let Some(s) = e.pointer_mut("/source/name") {
-            *s = file_name(s);
-        }
-        if let Some(inputs) = e.get_mut("inputs").and_then(|v| v.as_array_mut()) {
-            for i in inputs {
-                if let Some(n) = i.get_mut("name") {
-                    *n = file_name(n);
-                }
-            }
-        }
-    }
+    common::file_names(&mut events);
     golden(name, &events);
     r
-}
-
-fn file_name(v: &serde_json::Value) -> serde_json::Value {
-    let s = v.as_str().unwrap_or_default();
-    serde_json::Value::String(
-        Path::new(s)
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    )
 }
 
 #[test]

@@ -10,21 +10,16 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
 
 use common::{golden, run, write_pcap};
 use egresswatch::capture::{Frame, LinkType, Replay};
 use egresswatch::craft::{self, tcp_flags::*};
-use egresswatch::decode::{DecodeStats, Decoder, Mac, Transport, Tunnel, TunnelKind};
+use egresswatch::decode::{DecodeStats, Decoder, Transport, Tunnel, TunnelKind};
 use egresswatch::flow::{FlowConfig, FlowTable, Sides};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const DEV: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x50]);
-const GW: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x01]);
-/// 2026-01-15T10:00:00Z in nanoseconds.
-const T0: i64 = 1_768_471_200_000_000_000;
-const MS: i64 = 1_000_000;
+use common::lab::{CAMERA as DEV, GATEWAY as GW, MS, T0};
 
 /// The captures this file reads, by golden name.
 const CAPTURES: &[(&str, &str)] = &[
@@ -47,10 +42,6 @@ fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn capture(name: &str) -> Option<PathBuf> {
-    Some(common::shared()?.join("pcaps").join(name))
-}
-
 /// One decoded packet, as far as these tests look.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Seen {
@@ -67,7 +58,7 @@ struct Seen {
 
 /// Every packet of a capture through [`Replay`] and [`Decoder`].
 fn scan(name: &str) -> Option<(Vec<Seen>, DecodeStats)> {
-    let path = capture(name)?;
+    let path = common::shared_capture(name)?;
     let mut replay = Replay::open(&[path]).unwrap();
     let mut decoder = Decoder::new();
     let mut seen = Vec::new();
@@ -185,7 +176,7 @@ fn erspan_mirrors_of_non_ip_frames_stay_the_gre_packets() {
 
 #[test]
 fn a_real_erspan_header_is_read_at_the_right_offset() {
-    let Some(path) = capture("tcpdump_erspan-type-ii-3.pcap") else {
+    let Some(path) = common::shared_capture("tcpdump_erspan-type-ii-3.pcap") else {
         return;
     };
     let mut replay = Replay::open(&[path]).unwrap();
@@ -403,17 +394,7 @@ fn captures_give_the_golden_inner_flows() {
         return;
     }
     for (golden_name, file) in CAPTURES {
-        let path = capture(file).unwrap();
-        let r = run(&[
-            "replay".as_ref(),
-            path.as_os_str(),
-            "--json".as_ref(),
-            "-".as_ref(),
-            "--no-terminal".as_ref(),
-            "--events".as_ref(),
-            "flow".as_ref(),
-        ]);
-        assert_eq!(r.code, 0, "{file}: {}", r.stderr);
+        let r = common::replay_flows(&common::shared_capture(file).unwrap());
         golden(golden_name, &flow_remotes(&r.json()));
     }
 }

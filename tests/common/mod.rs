@@ -24,6 +24,53 @@ pub fn shared() -> Option<PathBuf> {
     }
 }
 
+/// A capture of the shared set by file name; `None` when ../shared is missing.
+pub fn shared_capture(name: &str) -> Option<PathBuf> {
+    Some(shared()?.join("pcaps").join(name))
+}
+
+/// Replays one capture with the embedded defaults, flow records only; the run must succeed.
+pub fn replay_flows(path: &Path) -> Run {
+    let r = run(&[
+        "replay".as_ref(),
+        path.as_os_str(),
+        "--json".as_ref(),
+        "-".as_ref(),
+        "--no-terminal".as_ref(),
+        "--events".as_ref(),
+        "flow".as_ref(),
+    ]);
+    assert_eq!(r.code, 0, "{}: {}", path.display(), r.stderr);
+    r
+}
+
+/// The events of one `event_type`.
+pub fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event_type"] == t).collect()
+}
+
+/// Inputs named by temporary paths, reduced to their file names (`source.name`,
+/// `inputs[].name`), so that events compare with goldens.
+pub fn file_names(events: &mut [Value]) {
+    let file_name = |v: &mut Value| {
+        let name = Path::new(v.as_str().unwrap_or_default())
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        *v = Value::String(name);
+    };
+    for e in events {
+        if let Some(s) = e.pointer_mut("/source/name") {
+            file_name(s);
+        }
+        if let Some(inputs) = e.get_mut("inputs").and_then(|v| v.as_array_mut()) {
+            for n in inputs.iter_mut().filter_map(|i| i.get_mut("name")) {
+                file_name(n);
+            }
+        }
+    }
+}
+
 /// The capture files of the shared set (pcap, pcapng, gzip), sorted by name; none without it.
 pub fn shared_captures() -> Vec<PathBuf> {
     let Some(shared) = shared() else {
