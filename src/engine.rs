@@ -1580,30 +1580,22 @@ impl Core<'_> {
             return Ok(());
         }
         let device_policy = self.policy.device(flow.device.ip, flow.device_mac);
+        // Nothing was sent to the target yet: no payload, protocol or resolver flow is known.
         let subject = Subject {
             device: device_policy,
-            device_ip: device,
-            remote_ip: addr.unwrap_or_else(|| unspecified_like(flow.remote.ip)),
-            remote_port: r.port,
-            transport: Transport::Tcp,
             country: geo.country,
             asn: geo.asn,
             as_org: geo.as_org.as_deref(),
             hostname: host.as_deref(),
-            queried_name: None,
-            // Nothing was sent to the target yet.
-            encrypted: None,
-            bytes_out: 0,
-            country_bytes_out: 0,
-            name_bytes_out: 0,
-            dns_named: None,
-            // The target's protocol is not known until the device connects to it.
-            app_proto: None,
-            // Nothing was sent to the target yet: no resolver flow.
-            resolver: None,
             via_kind: Some(server.kind.as_str()),
             via_ip: Some(server.ip),
             via_country: server.geo.country,
+            ..Subject::bare(
+                device,
+                addr.unwrap_or_else(|| unspecified_like(flow.remote.ip)),
+                r.port,
+                Transport::Tcp,
+            )
         };
         let Some(rule_id) = self.policy.evaluate(&subject) else {
             return Ok(());

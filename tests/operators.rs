@@ -12,26 +12,14 @@ use egresswatch::policy::{CliRules, DENY_OPERATORS_RULE, Policy, Subject};
 
 fn subject(asn: Option<u32>, as_org: Option<&'static str>) -> Subject<'static> {
     Subject {
-        device: None,
-        device_ip: "192.168.1.50".parse::<IpAddr>().unwrap(),
-        remote_ip: "8.209.73.197".parse::<IpAddr>().unwrap(),
-        remote_port: Some(443),
-        transport: Transport::Tcp,
-        country: None,
         asn,
         as_org,
-        hostname: None,
-        queried_name: None,
-        encrypted: None,
-        bytes_out: 0,
-        country_bytes_out: 0,
-        name_bytes_out: 0,
-        dns_named: None,
-        app_proto: None,
-        via_kind: None,
-        via_ip: None,
-        via_country: None,
-        resolver: None,
+        ..Subject::bare(
+            "192.168.1.50".parse::<IpAddr>().unwrap(),
+            "8.209.73.197".parse::<IpAddr>().unwrap(),
+            Some(443),
+            Transport::Tcp,
+        )
     }
 }
 

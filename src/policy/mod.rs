@@ -344,6 +344,41 @@ pub struct Subject<'a> {
     pub resolver: Option<crate::resolvers::ResolverKind>,
 }
 
+impl Subject<'_> {
+    /// A destination about which nothing is known yet and to which nothing was sent: no
+    /// device entry, no country, operator or name, no payload, no re-routing. Callers set what
+    /// they know with struct update syntax.
+    pub fn bare(
+        device_ip: IpAddr,
+        remote_ip: IpAddr,
+        remote_port: Option<u16>,
+        transport: Transport,
+    ) -> Self {
+        Subject {
+            device: None,
+            device_ip,
+            remote_ip,
+            remote_port,
+            transport,
+            country: None,
+            asn: None,
+            as_org: None,
+            hostname: None,
+            queried_name: None,
+            encrypted: None,
+            bytes_out: 0,
+            country_bytes_out: 0,
+            name_bytes_out: 0,
+            dns_named: None,
+            app_proto: None,
+            via_kind: None,
+            via_ip: None,
+            via_country: None,
+            resolver: None,
+        }
+    }
+}
+
 /// Which flow facts the rules look at, so that the engine knows which changes can change a
 /// decision (and so which are worth evaluating again for).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

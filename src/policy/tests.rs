@@ -29,28 +29,12 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
 /// A TCP flow from 192.168.1.50 to 203.0.113.9:443 with no country, no ASN, no name, no
 /// payload seen yet and nothing known about DNS.
 pub(super) fn flow() -> Subject<'static> {
-    Subject {
-        device: None,
-        device_ip: v4(192, 168, 1, 50),
-        remote_ip: v4(203, 0, 113, 9),
-        remote_port: Some(443),
-        transport: Transport::Tcp,
-        country: None,
-        asn: None,
-        as_org: None,
-        hostname: None,
-        queried_name: None,
-        encrypted: None,
-        bytes_out: 0,
-        country_bytes_out: 0,
-        name_bytes_out: 0,
-        dns_named: None,
-        app_proto: None,
-        via_kind: None,
-        via_ip: None,
-        via_country: None,
-        resolver: None,
-    }
+    Subject::bare(
+        v4(192, 168, 1, 50),
+        v4(203, 0, 113, 9),
+        Some(443),
+        Transport::Tcp,
+    )
 }
 
 fn to(country: &str) -> Subject<'static> {
