@@ -321,7 +321,7 @@ mod tests {
     }
 
     /// An Ethernet pcap of `frames`, one a microsecond.
-    fn pcap_of<'a>(frames: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    fn pcap_of(frames: impl IntoIterator<Item = impl AsRef<[u8]>>) -> Vec<u8> {
         let mut out = Vec::new();
         let mut w = PcapWriter::new(
             &mut out,
@@ -330,30 +330,19 @@ mod tests {
             Endian::Little,
         )
         .unwrap();
-        for (i, f) in frames.enumerate() {
+        for (i, f) in frames.into_iter().enumerate() {
+            let f = f.as_ref();
             w.write_frame(i as i64 * 1000, f, f.len() as u32).unwrap();
         }
         out
     }
 
     fn capture(frames: usize, size: usize, damage: bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut w = PcapWriter::new(
-            &mut out,
-            LinkType::ETHERNET,
-            TsResolution::Micro,
-            Endian::Little,
-        )
-        .unwrap();
-        for i in 0..frames {
-            let data: Vec<u8> = (0..size + i % 7).map(|b| (b + i) as u8).collect();
-            w.write_frame(
-                1_700_000_000_000_000_000 + i as i64 * 1000,
-                &data,
-                data.len() as u32,
-            )
-            .unwrap();
-        }
+        let mut out = pcap_of((0..frames).map(|i| {
+            (0..size + i % 7)
+                .map(|b| (b + i) as u8)
+                .collect::<Vec<u8>>()
+        }));
         if damage {
             // A record header claiming more than the cap: damage after every earlier frame.
             out.extend_from_slice(&[0; 8]);
@@ -430,7 +419,7 @@ mod tests {
             );
             frames.push(craft::ethernet(a, b, vlans, &ip));
         }
-        let inputs = [("a", pcap_of(frames.iter().map(Vec::as_slice)))];
+        let inputs = [("a", pcap_of(&frames))];
         let mut replay = open(&inputs);
         let mut decoder = Decoder::new();
         let mut direct = Vec::new();
