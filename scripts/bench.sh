@@ -5,6 +5,7 @@
 #   scripts/bench.sh --quick    # 20 k packets, 1 run each: checks that the harness still works
 #   scripts/bench.sh --profile  # also a perf profile of replay, grouped by module (full or quick)
 #   scripts/bench.sh --floods   # peak RSS per flood capture (scripts/bench-floods.sh)
+#   scripts/bench.sh --packets 10000000   # the main capture at another size (full runs)
 #
 # Builds release, generates (or reuses, by seed, size and generator version) the synthetic
 # captures under bench-out/, times each tool, and prints a table of medians and ratios; the same
@@ -21,13 +22,24 @@ mkdir -p "$OUT"
 
 QUICK=0
 PROFILE=0
-for arg in "$@"; do
+ASKED_PACKETS=
+while (($#)); do
+    arg=$1
+    shift
     case $arg in
         --quick) QUICK=1 ;;
+        --packets)
+            ASKED_PACKETS=${1:-}
+            shift || true
+            if ! [[ $ASKED_PACKETS =~ ^[1-9][0-9]*$ ]]; then
+                echo "bench.sh: --packets needs a positive number of packets" >&2
+                exit 2
+            fi
+            ;;
         --profile) PROFILE=1 ;;
         --floods) exec "$ROOT/scripts/bench-floods.sh" ;;
         -h | --help)
-            sed -n '2,14p' "$0"
+            sed -n '2,15p' "$0"
             exit 0
             ;;
         *)
@@ -41,7 +53,7 @@ SEED=${BENCH_SEED:-1}
 if ((QUICK)); then
     PACKETS=20000 RUNS=1 START_RUNS=3 SCAN_PACKETS=20000
 else
-    PACKETS=1000000 RUNS=5 START_RUNS=20 SCAN_PACKETS=1000000
+    PACKETS=${ASKED_PACKETS:-1000000} RUNS=5 START_RUNS=20 SCAN_PACKETS=1000000
 fi
 FLOWS=$((PACKETS / 50))
 SLICE=100000 # tshark runs on this many packets (a few seconds), scaled per packet
