@@ -34,6 +34,10 @@ use crate::sink::{Sink, SinkError};
 
 use crate::limits::{Caps, Limit, Limits};
 
+mod finish;
+
+use finish::Ending;
+
 /// Remembered (rule, device, remote) triples for de-duplication, at most.
 pub const DEDUP_MAX_ENTRIES: usize = 65_536;
 /// Names listed per device in the summary, at most; more are counted.
@@ -266,6 +270,10 @@ struct Core<'s> {
     max_flows: usize,
     /// Names, ASNs and hard-coded addresses listed over all devices.
     summary_entries: usize,
+    /// While the flows left at the end of the input are ended on two threads: the alerts and
+    /// flow records of the part being ended, in order, until their turn to be written (see
+    /// [`Engine::finish`]).
+    ending: Option<Vec<Ending>>,
 }
 
 /// Redirect targets remembered for flows to follow, at most; beyond, expired ones go first, then
@@ -280,6 +288,8 @@ pub struct Engine<'s> {
     flows: FlowTable<FlowState>,
     ended: Vec<(Flow<FlowState>, EndReason)>,
     core: Core<'s>,
+    /// Threads [`Engine::finish`] may use (see [`Engine::set_threads`]).
+    threads: usize,
 }
 
 impl<'s> Engine<'s> {
@@ -345,8 +355,18 @@ impl<'s> Engine<'s> {
                 reassembly_held: 0,
                 max_flows: settings.max_flows,
                 summary_entries: 0,
+                ending: None,
             },
+            threads: 1,
         }
+    }
+
+    /// The threads the engine may use; 1 (the default) keeps it on the caller's thread. With 2,
+    /// [`Engine::finish`] writes the records of the flows left at the end of the input as JSON
+    /// on a second thread while it ends the next ones (the replay's reading thread is idle by
+    /// then). The output is the same byte for byte.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     /// Names the kind of input in `source.kind`: `file` (the default) or `interface`.
@@ -489,12 +509,22 @@ impl<'s> Engine<'s> {
     }
 
     /// Ends every flow, writes the flow records and the summary, and flushes the sinks.
+    ///
+    /// The flows are ended a part at a time ([`FINISH_BATCH_FLOWS`]), so the ended flows
+    /// (hundreds of bytes each) never all sit in one list. With two threads (see
+    /// [`Engine::set_threads`]) and more than one part left, a second thread formats each
+    /// part's flow records as JSON while this one ends the next part.
     pub fn finish(mut self) -> Result<Report, SinkError> {
-        // A part at a time: the ended flows (hundreds of bytes each) never all sit in one list.
-        while self.flows.drain_some(&mut self.ended, FINISH_BATCH_FLOWS) {
+        flush_ended(&mut self.core, &mut self.ended)?;
+        let formatter = self.threads >= 2
+            && self.flows.len() > FINISH_BATCH_FLOWS
+            && self.core.sinks.iter().any(|s| s.wants_flows());
+        if !(formatter && self.end_flows_on_two_threads()?) {
+            while self.flows.drain_some(&mut self.ended, FINISH_BATCH_FLOWS) {
+                flush_ended(&mut self.core, &mut self.ended)?;
+            }
             flush_ended(&mut self.core, &mut self.ended)?;
         }
-        flush_ended(&mut self.core, &mut self.ended)?;
         let limits = self.limits();
         let mut core = self.core;
         let d = self.decoder.stats();
@@ -893,6 +923,10 @@ impl Core<'_> {
             },
             resolver: resolver_ref(flow),
         };
+        if let Some(ending) = &mut self.ending {
+            ending.push(Ending::Alert(alert));
+            return Ok(());
+        }
         for sink in &mut self.sinks {
             sink.emit(Event::Alert(&alert))?;
         }
@@ -1085,6 +1119,10 @@ impl Core<'_> {
             redirect: flow.ann.redirect.as_deref().map(RedirectHop::to_ref),
             resolver: resolver_ref(flow),
         };
+        if let Some(ending) = &mut self.ending {
+            ending.push(Ending::Flow(record));
+            return Ok(());
+        }
         for sink in &mut self.sinks {
             sink.emit(Event::Flow(&record))?;
         }

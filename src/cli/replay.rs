@@ -32,7 +32,9 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
     /// Threads: 1 reads and analyses on one thread; 2 reads the captures (file, gzip, records)
-    /// and decodes the packets ahead on a second thread while the first analyses. Default: 2
+    /// and decodes the packets ahead on a second thread while the first analyses, and at the
+    /// end of the input writes the flow records as JSON on the second thread while the first
+    /// ends the flows. Default: 2
     /// when the machine has more than one CPU and every input is a regular file or directory
     /// (standard input and pipes are read on one thread, so that each frame is analysed as soon
     /// as it arrives; 2 is refused for them). Output is identical either way.
@@ -70,6 +72,7 @@ impl Frames {
         if threads < 2 {
             return Ok(Frames::Here(replay));
         }
+        engine.set_threads(2);
         Prefetch::start(replay, engine.lend_decoder())
             .map(Frames::Ahead)
             .map_err(|e| {
@@ -183,6 +186,7 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
     if let Some(baseline) = baseline {
         engine = engine.with_baseline(baseline);
     }
+    let started = std::time::Instant::now();
     let mut replay = Frames::new(replay, &args.inputs, args.threads, &mut engine)?;
     let mut damaged = false;
     let mut broken_pipe = false;
@@ -210,7 +214,14 @@ pub fn run(args: &ReplayArgs) -> Result<u8, Failure> {
         }
     }
     replay.finish(&mut engine);
-    let report = match engine.finish() {
+    let read = started.elapsed();
+    let finished = engine.finish();
+    tracing::debug!(
+        "inputs read and analysed in {:.1} ms; flows left ended and the summary written in {:.1} ms",
+        read.as_secs_f64() * 1e3,
+        (started.elapsed() - read).as_secs_f64() * 1e3
+    );
+    let report = match finished {
         Ok(report) => report,
         Err(e) if e.is_broken_pipe() || broken_pipe => return Ok(0),
         Err(e) => return Err(e.into()),

@@ -35,27 +35,55 @@ impl<W: Write> JsonLines<W> {
     }
 }
 
-impl<W: Write> Sink for JsonLines<W> {
-    fn emit(&mut self, event: Event<'_>) -> Result<(), SinkError> {
-        self.line.clear();
+impl<W: Write> JsonLines<W> {
+    fn selected(&self, event: &Event<'_>) -> bool {
         match event {
-            Event::Alert(a) if self.events.alert => a.write_json(&mut self.line),
-            Event::Flow(f) if self.events.flow => f.write_json(&mut self.line),
-            Event::Summary(s) if self.events.summary => {
-                write_summary(&mut self.line, s).map_err(|e| self.fail(e.into()))?;
-            }
-            Event::Dns(d) if self.events.dns => d.write_json(&mut self.line),
-            _ => return Ok(()),
+            Event::Alert(_) => self.events.alert,
+            Event::Flow(_) => self.events.flow,
+            Event::Summary(_) => self.events.summary,
+            Event::Dns(_) => self.events.dns,
         }
-        self.line.push(b'\n');
-        // One write_all of a whole line: a buffered writer never splits a line it can hold.
-        if let Err(e) = self.out.write_all(&self.line) {
+    }
+
+    /// Writes one whole line (newline included) with one `write_all`: a buffered writer never
+    /// splits a line it can hold.
+    fn write_line(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        if let Err(e) = self.out.write_all(line) {
             return Err(self.fail(e));
         }
         if self.flush_each {
             self.out.flush().map_err(|e| self.fail(e))?;
         }
         Ok(())
+    }
+}
+
+impl<W: Write> Sink for JsonLines<W> {
+    fn emit(&mut self, event: Event<'_>) -> Result<(), SinkError> {
+        if !self.selected(&event) {
+            return Ok(());
+        }
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        match event {
+            Event::Alert(a) => a.write_json(&mut line),
+            Event::Flow(f) => f.write_json(&mut line),
+            Event::Summary(s) => {
+                write_summary(&mut line, s).map_err(|e| self.fail(e.into()))?;
+            }
+            Event::Dns(d) => d.write_json(&mut line),
+        }
+        line.push(b'\n');
+        let written = self.write_line(&line);
+        self.line = line;
+        written
+    }
+
+    fn emit_line(&mut self, event: Event<'_>, line: &[u8]) -> Result<(), SinkError> {
+        if !self.selected(&event) {
+            return Ok(());
+        }
+        self.write_line(line)
     }
 
     fn wants_flows(&self) -> bool {

@@ -36,6 +36,13 @@ impl SinkError {
 /// Receives events.
 pub trait Sink {
     fn emit(&mut self, event: Event<'_>) -> Result<(), SinkError>;
+    /// [`Sink::emit`] for an event whose JSON line is written already: `line` is what
+    /// [`ToJson`](crate::event::ToJson) writes for it, and a newline. A sink that writes JSON
+    /// lines can copy it rather than write the event again; the others ignore it.
+    fn emit_line(&mut self, event: Event<'_>, line: &[u8]) -> Result<(), SinkError> {
+        let _ = line;
+        self.emit(event)
+    }
     /// Whether this sink writes flow records; when none does, the engine does not build them.
     fn wants_flows(&self) -> bool {
         true

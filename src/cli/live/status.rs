@@ -100,6 +100,13 @@ impl Sink for ClearingSink {
         self.inner.emit(event)
     }
 
+    fn emit_line(&mut self, event: Event<'_>, line: &[u8]) -> Result<(), SinkError> {
+        if let Ok(mut s) = self.status.try_borrow_mut() {
+            s.clear();
+        }
+        self.inner.emit_line(event, line)
+    }
+
     fn wants_flows(&self) -> bool {
         self.inner.wants_flows()
     }

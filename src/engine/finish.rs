@@ -1,0 +1,147 @@
+//! The end of the input on two threads: this thread ends the flows left in the table (last
+//! judgements, the summary's tallies), a second one writes their records as JSON.
+//!
+//! At the end of a replay every flow still open is ended and written at once: on the main
+//! benchmark capture, 20,000 flow records after the reading thread has finished and while it
+//! sits idle. The flows are ended a part at a time ([`FINISH_BATCH_FLOWS`]); while this thread
+//! ends a part, the formatter writes the JSON lines of the part before, which this thread then
+//! hands to the sinks with the alerts of that part, in the order they were raised. The sinks
+//! never leave this thread, and the output is the same as on one thread, byte for byte.
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use super::{Core, Engine, FINISH_BATCH_FLOWS, flush_ended};
+use crate::event::{Alert, Event, FlowRecord, ToJson};
+use crate::flow::{EndReason, Flow, FlowTable};
+use crate::sink::SinkError;
+
+use super::FlowState;
+
+/// An event raised while ending the flows left at the end, waiting for its turn.
+pub(super) enum Ending {
+    Alert(Alert),
+    Flow(FlowRecord),
+}
+
+/// A part of the endings, its flow records written as JSON lines by the formatter.
+struct Formatted {
+    endings: Vec<Ending>,
+    /// The flow records' JSON lines, newlines included, one after the other.
+    json: Vec<u8>,
+    /// Where each flow record's line ends in `json`, in the order of the records.
+    ends: Vec<usize>,
+}
+
+impl Formatted {
+    fn of(endings: Vec<Ending>) -> Formatted {
+        // A flow record is under 1 KiB of JSON unless it carries long names.
+        let mut json = Vec::with_capacity(endings.len() * 1024);
+        let mut ends = Vec::with_capacity(endings.len());
+        for ending in &endings {
+            if let Ending::Flow(record) = ending {
+                record.write_json(&mut json);
+                json.push(b'\n');
+                ends.push(json.len());
+            }
+        }
+        Formatted {
+            endings,
+            json,
+            ends,
+        }
+    }
+}
+
+impl Core<'_> {
+    /// Hands a formatted part to the sinks, in order.
+    fn write_part(&mut self, part: &Formatted) -> Result<(), SinkError> {
+        let mut ends = part.ends.iter();
+        let mut start = 0;
+        for ending in &part.endings {
+            match ending {
+                Ending::Alert(alert) => {
+                    for sink in &mut self.sinks {
+                        sink.emit(Event::Alert(alert))?;
+                    }
+                }
+                Ending::Flow(record) => {
+                    let end = ends.next().copied().unwrap_or(start);
+                    let line = part.json.get(start..end).unwrap_or_default();
+                    start = end;
+                    for sink in &mut self.sinks {
+                        sink.emit_line(Event::Flow(record), line)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine<'_> {
+    /// Ends every flow left with a formatter thread beside this one. `Ok(false)`: the thread
+    /// could not be started, nothing was done, and the caller ends the flows itself.
+    pub(super) fn end_flows_on_two_threads(&mut self) -> Result<bool, SinkError> {
+        let Engine {
+            flows, ended, core, ..
+        } = self;
+        std::thread::scope(|scope| {
+            let (to_formatter, parts) = mpsc::sync_channel::<Vec<Ending>>(1);
+            let (formatter_out, formatted) = mpsc::sync_channel::<Formatted>(1);
+            let spawned = std::thread::Builder::new()
+                .name("egresswatch-fmt".to_owned())
+                .spawn_scoped(scope, move || {
+                    for endings in parts {
+                        if formatter_out.send(Formatted::of(endings)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                return Ok(false);
+            }
+            core.ending = Some(Vec::new());
+            let result = end_in_parts(flows, ended, core, &to_formatter, &formatted);
+            core.ending = None;
+            // Dropping both ends of the channels lets the formatter finish, whatever it was
+            // doing; the scope then waits for it.
+            drop(to_formatter);
+            drop(formatted);
+            result.map(|()| true)
+        })
+    }
+}
+
+/// Ends the flows a part at a time, keeping one part with the formatter while the part before
+/// is written.
+fn end_in_parts(
+    flows: &mut FlowTable<FlowState>,
+    ended: &mut Vec<(Flow<FlowState>, EndReason)>,
+    core: &mut Core<'_>,
+    to_formatter: &SyncSender<Vec<Ending>>,
+    formatted: &Receiver<Formatted>,
+) -> Result<(), SinkError> {
+    let mut with_formatter = 0usize;
+    loop {
+        let more = flows.drain_some(ended, FINISH_BATCH_FLOWS);
+        flush_ended(core, ended)?;
+        let part = core.ending.replace(Vec::new()).unwrap_or_default();
+        if !part.is_empty() {
+            if to_formatter.send(part).is_err() {
+                // The formatter is gone (it panicked): the scope reports it.
+                return Ok(());
+            }
+            with_formatter += 1;
+        }
+        while with_formatter > usize::from(more) {
+            let Ok(part) = formatted.recv() else {
+                return Ok(());
+            };
+            with_formatter -= 1;
+            core.write_part(&part)?;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
