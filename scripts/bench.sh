@@ -53,7 +53,7 @@ SEED=${BENCH_SEED:-1}
 if ((QUICK)); then
     PACKETS=20000 RUNS=1 START_RUNS=3 SCAN_PACKETS=20000
 else
-    PACKETS=${ASKED_PACKETS:-1000000} RUNS=5 START_RUNS=20 SCAN_PACKETS=1000000
+    PACKETS=${ASKED_PACKETS:-1000000} RUNS=7 START_RUNS=20 SCAN_PACKETS=1000000
 fi
 FLOWS=$((PACKETS / 50))
 SLICE=100000 # tshark runs on this many packets (a few seconds), scaled per packet
@@ -123,69 +123,100 @@ NORULES=$OUT/no-rules.toml
 printf 'version = 1\nname = "no-rules"\n' > "$NORULES"
 
 # --- timing ------------------------------------------------------------------------------------
-# measure RUNS CMD...: runs CMD (stdout discarded) RUNS times; sets WALL (median s) and RSS
-# (median peak KiB, or "-" without GNU time). A failing command (other than exit 1, "alerts")
-# is reported and gives WALL="-".
+# sample KEY CMD...: runs CMD once (stdout discarded) and adds its wall time (s) and peak RSS (KiB,
+# with GNU time) to KEY's samples. A failing command (other than exit 1, "alerts") is reported and
+# marks KEY failed.
 #
 # The file after `--json` is removed before each run, so every run writes a new file as a CI job
 # does. Rewriting an existing file costs more on ext4, and not in the tool: the file is truncated
 # to zero first, and ext4 (auto_da_alloc) then starts writing it back to disk when it is closed,
 # ~10 ms for the 25 MB of the main capture, charged to the close. BENCHMARKS.md says more.
-measure() {
-    local runs=$1
+declare -A WALLS RSSS FAILED W R N
+sample() {
+    local key=$1
     shift
-    local walls=() rsss=() t0 t1 rc out="" prev=""
+    local t0 t1 rc=0 out="" prev=""
     for arg in "$@"; do
         if [[ $prev == --json && $arg != - ]]; then out=$arg; fi
         prev=$arg
     done
-    for ((i = 0; i < runs; i++)); do
-        if [[ -n $out ]]; then rm -f "$out"; fi
-        t0=$EPOCHREALTIME
-        rc=0
-        if ((TIME_OK)); then
-            /usr/bin/time -f %M -o "$OUT/rss" "$@" > /dev/null 2> "$OUT/stderr" || rc=$?
-        else
-            "$@" > /dev/null 2> "$OUT/stderr" || rc=$?
-        fi
-        t1=$EPOCHREALTIME
-        if ((rc > 1)); then
-            note "failed (exit $rc): $*"
-            sed 's/^/bench:   /' "$OUT/stderr" | tail -5 >&2
-            WALL=- RSS=-
-            return
-        fi
-        walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')")
-        if ((TIME_OK)); then rsss+=("$(tail -n1 "$OUT/rss")"); fi
-    done
-    WALL=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    if [[ -n $out ]]; then rm -f "$out"; fi
+    t0=$EPOCHREALTIME
     if ((TIME_OK)); then
-        RSS=$(printf '%s\n' "${rsss[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        /usr/bin/time -f %M -o "$OUT/rss" "$@" > /dev/null 2> "$OUT/stderr" || rc=$?
     else
-        RSS=-
+        "$@" > /dev/null 2> "$OUT/stderr" || rc=$?
+    fi
+    t1=$EPOCHREALTIME
+    if ((rc > 1)); then
+        note "failed (exit $rc): $*"
+        sed 's/^/bench:   /' "$OUT/stderr" | tail -5 >&2
+        FAILED[$key]=1
+        return
+    fi
+    WALLS[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }') "
+    if ((TIME_OK)); then RSSS[$key]+="$(tail -n1 "$OUT/rss") "; fi
+}
+
+# median VALUES...: the median (the mean of the middle two for an even count).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# settle KEY PACKETS: sets W (median wall s, or "-" when failed), R (median peak KiB, or "-") and
+# N for KEY from its samples.
+settle() {
+    local key=$1
+    N[$key]=$2
+    if [[ -n ${FAILED[$key]:-} || -z ${WALLS[$key]:-} ]]; then
+        W[$key]=- R[$key]=-
+        return
+    fi
+    # shellcheck disable=SC2086 # the samples are space-separated numbers
+    W[$key]=$(median ${WALLS[$key]})
+    if ((TIME_OK)); then
+        # shellcheck disable=SC2086
+        R[$key]=$(median ${RSSS[$key]} | awk '{ printf "%d", $1 }')
+    else
+        R[$key]=-
     fi
 }
 
-declare -A W R N
-# row KEY PACKETS RUNS CMD...: measures and records one tool.
+# row KEY PACKETS RUNS CMD...: measures and records one tool, RUNS runs in a row.
 row() {
     local key=$1 packets=$2 runs=$3
     shift 3
     note "timing $key ($runs run(s))"
-    measure "$runs" "$@"
-    W[$key]=$WALL R[$key]=$RSS N[$key]=$packets
+    for ((i = 0; i < runs; i++)); do sample "$key" "$@"; done
+    settle "$key" "$packets"
 }
 
+# The rows of the main target run interleaved, a round of the three at a time, so that load from
+# elsewhere (a VM's neighbours) falls on them alike; replay / tcpdump is also taken per round.
 JSON=$OUT/replay.json
-row cat "$PACKETS" "$RUNS" cat "$MAIN"
-if have tcpdump; then
-    # A filter that matches nothing but that libpcap cannot prove empty, so every packet is read
-    # and filtered: libpcap's bare read loop.
-    row tcpdump "$PACKETS" "$RUNS" tcpdump -nr "$MAIN" 'ether[0]=1 and ether[1]=2'
-else
+if ! have tcpdump; then
     note "tcpdump unavailable: skipped"
 fi
-row replay "$PACKETS" "$RUNS" "$EW" replay "$MAIN" --json "$JSON" --no-terminal
+note "timing cat, tcpdump and replay, interleaved ($RUNS round(s))"
+for ((round = 0; round < RUNS; round++)); do
+    sample cat cat "$MAIN"
+    if have tcpdump; then
+        # A filter that matches nothing but that libpcap cannot prove empty, so every packet is
+        # read and filtered: libpcap's bare read loop.
+        sample tcpdump tcpdump -nr "$MAIN" 'ether[0]=1 and ether[1]=2'
+    fi
+    sample replay "$EW" replay "$MAIN" --json "$JSON" --no-terminal
+done
+for key in cat tcpdump replay; do
+    [[ -z ${WALLS[$key]:-} && -z ${FAILED[$key]:-} ]] || settle "$key" "$PACKETS"
+done
+# Per round: replay's wall over tcpdump's in the same round.
+ROUND_RATIOS=""
+if [[ -n ${WALLS[tcpdump]:-} && -n ${WALLS[replay]:-} ]]; then
+    # shellcheck disable=SC2086
+    ROUND_RATIOS=$(paste <(printf '%s\n' ${WALLS[replay]}) <(printf '%s\n' ${WALLS[tcpdump]}) |
+        awk '$2 > 0 { printf "%.2f ", $1 / $2 }')
+fi
 # Breakdown variants (see BENCHMARKS.md): no rules and summary only; summary only; all events.
 row replay_norules_summary "$PACKETS" "$RUNS" "$EW" replay "$MAIN" --json "$OUT/v1.json" \
     --no-terminal --events summary --policy "$NORULES"
@@ -306,7 +337,8 @@ calc() { awk "BEGIN { $1 }"; }
     echo
     ok() { [[ -n ${W[$1]:-} && ${W[$1]} != - ]]; }
     if ok replay && ok tcpdump; then
-        echo "- replay / tcpdump bare loop: $(calc "printf \"%.2f\", ${W[replay]} / ${W[tcpdump]}")× (target ≤ 1.5×)"
+        # shellcheck disable=SC2086
+        echo "- replay / tcpdump bare loop: $(calc "printf \"%.2f\", ${W[replay]} / ${W[tcpdump]}")× of the medians; per round (same minute): ${ROUND_RATIOS}→ median $(median $ROUND_RATIOS | awk '{ printf "%.2f", $1 }')× (target ≤ 1.5×)"
     fi
     if ok replay && ok cat; then
         echo "- replay / cat: $(calc "printf \"%.2f\", ${W[replay]} / ${W[cat]}")×"
