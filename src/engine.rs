@@ -972,12 +972,12 @@ impl Core<'_> {
             .reassembly_held
             .saturating_sub(flow.ann.insight.held_bytes());
         // A device beyond the cap is folded into a scratch aggregate that is thrown away.
-        let mut spare = DeviceAgg::default();
+        let mut spare = None;
         let agg = match device_agg(&mut self.devices, flow.device.ip, self.caps.devices) {
             Some(agg) => agg,
             None => {
                 self.limits.devices.drop_n(1);
-                &mut spare
+                spare.insert(DeviceAgg::default())
             }
         };
         if agg.device.is_none() || agg.device.as_ref().is_some_and(|d| d.mac.is_none()) {
@@ -996,10 +996,11 @@ impl Core<'_> {
             agg.internal.add(bo, bi, po, pi);
         } else {
             agg.egress.add(bo, bi, po, pi);
-            let country = match (flow.ann.geo.country, flow.ann.judged) {
-                (Some(c), _) => c.to_string(),
-                (None, true) => "unknown".to_owned(),
-                (None, false) => "non-public".to_owned(),
+            let code = flow.ann.geo.country;
+            let country = match (&code, flow.ann.judged) {
+                (Some(c), _) => c.as_str(),
+                (None, true) => "unknown",
+                (None, false) => "non-public",
             };
             if let Some(asn) = flow.ann.geo.asn {
                 if let Some(t) = agg.asns.get_mut(&asn) {
@@ -1027,8 +1028,14 @@ impl Core<'_> {
                     if !known {
                         self.summary_entries += 1;
                     }
-                    let n = agg.names.entry(h.name.to_string()).or_default();
-                    n.countries.insert(country.clone());
+                    // Looked up by reference first: the key is copied only for a new name.
+                    let n = match agg.names.get_mut(&*h.name) {
+                        Some(n) => n,
+                        None => agg.names.entry(h.name.to_string()).or_default(),
+                    };
+                    if !n.countries.contains(country) {
+                        n.countries.insert(country.to_owned());
+                    }
                     n.flows += 1;
                     n.bytes_out += bo;
                     // Source names sort in precedence order: dns < http < quic < sni.
@@ -1060,10 +1067,14 @@ impl Core<'_> {
                     agg.hardcoded_set.insert(hard_ip);
                 }
             }
-            agg.countries
-                .entry(country)
-                .or_default()
-                .add(bo, bi, po, pi);
+            match agg.countries.get_mut(country) {
+                Some(t) => t.add(bo, bi, po, pi),
+                None => agg
+                    .countries
+                    .entry(country.to_owned())
+                    .or_default()
+                    .add(bo, bi, po, pi),
+            }
         }
         if flow.ann.insight.tls_failures > 0 {
             self.counters.tls_hello_failures += 1;
