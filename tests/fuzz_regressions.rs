@@ -290,7 +290,7 @@ fn pcapng_claiming_huge() -> Vec<u8> {
     v
 }
 
-/// What the reader may hold besides one frame: its read buffer (1 MiB) and small bookkeeping.
+/// What the reader may hold besides one frame: its read buffer (256 KiB) and small bookkeeping.
 const ALLOWED_PEAK: i64 = 4 * 1024 * 1024;
 
 #[test]
@@ -366,7 +366,7 @@ fn the_binary_stays_small_on_a_1_4_gb_claim() {
             return;
         };
         assert_eq!(code, 3, "{path}");
-        // The whole process: binary, embedded database, 1 MiB read buffer. 1.4 GB is far away.
+        // The whole process: binary, embedded database, 256 KiB read buffer. 1.4 GB is far away.
         assert!(kib < 64 * 1024, "{path}: peak RSS {kib} KiB");
     }
 }

@@ -1069,7 +1069,7 @@ mod tests {
 
     #[test]
     fn records_straddling_chunks_are_read_whole() -> TestResult {
-        // Enough frames of odd sizes to cross several 1 MiB chunk boundaries.
+        // Enough frames of odd sizes to cross several chunk boundaries (256 KiB each).
         let frames: Vec<_> = (0..3000)
             .map(|i| {
                 (
