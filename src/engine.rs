@@ -22,9 +22,9 @@ use crate::event::{
     RuleRef, RunCounters, SCHEMA_VERSION, SourceRef, Summary, TcpFlags, Traffic, ViaRef,
 };
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
-use crate::geoip::{self, CountryCode, GeoInfo, Resolver};
+use crate::geoip::{self, CountryCode, DatabaseInfo, GeoInfo, Resolver};
 use crate::names::attribution::{FlowInsight, PassiveDns};
-use crate::policy::{Action, Policy, RuleId, Severity, Subject, TotalScope};
+use crate::policy::{Action, Policy, Rule, RuleId, Severity, Subject, TotalScope};
 use crate::reroute::{RedirectHop, Target, Via, ViaKind};
 use crate::resolvers::{ResolverKind, ResolverTrack, SUMMARY_RESOLVERS_MAX};
 use crate::routes::{
@@ -621,6 +621,12 @@ fn end_flows(
     for (mut flow, reason) in ended.drain(..) {
         if result.is_ok() {
             result = core.end_flow(&mut flow, reason);
+            if result.is_ok()
+                && let Some(ending) = &mut core.ending
+            {
+                // Its record is built and written on the formatter thread (engine/finish.rs).
+                ending.push(Ending::Flow(flow, reason));
+            }
         }
     }
     result
@@ -934,23 +940,16 @@ impl Core<'_> {
     }
 
     fn remote_ref(&self, flow: &Flow<FlowState>) -> RemoteRef {
-        let geo = &flow.ann.geo;
-        let insight = &flow.ann.insight;
-        let (ip, port) = judged_remote(flow);
-        RemoteRef {
-            ip,
-            port,
-            country: geo.country,
-            registered_country: geo.registered_country,
-            asn: geo.asn,
-            as_org: geo.as_org.clone(),
-            hostname: insight.hostname.as_ref().map(|h| h.name.clone()),
-            hostname_source: insight.hostname.as_ref().map(|h| h.source.as_str()),
-            dns_query: insight.dns.as_ref().map(|d| d.query.clone()),
-            geo_source: geo
-                .country_source
-                .and_then(|i| self.resolver.databases().get(usize::from(i)))
-                .map(|d| d.name.clone()),
+        remote_ref(flow, self.resolver.databases())
+    }
+
+    /// What flow records name by index, borrowed from this run.
+    fn record_names(&self) -> RecordNames<'_> {
+        RecordNames {
+            rules: self.policy.rules(),
+            inputs: &self.inputs,
+            databases: self.resolver.databases(),
+            source_kind: self.source_kind,
         }
     }
 
@@ -966,7 +965,6 @@ impl Core<'_> {
         self.check_resolver(flow, flow.last_seen_ns, flow.first_packet, true)?;
         self.fold_resolver(flow);
         let device = device_ref(flow);
-        let remote = self.remote_ref(flow);
         let encrypted = flow.ann.insight.encrypted(true);
         self.reassembly_held = self
             .reassembly_held
@@ -1079,65 +1077,107 @@ impl Core<'_> {
         if flow.ann.insight.tls_failures > 0 {
             self.counters.tls_hello_failures += 1;
         }
-        if !self.sinks.iter().any(|s| s.wants_flows()) {
+        if self.ending.is_some() || !self.sinks.iter().any(|s| s.wants_flows()) {
+            // Ending on two threads, the formatter writes the record (see `end_flows`).
             return Ok(());
         }
-        let tcp = flow.transport == Transport::Tcp;
-        let insight = &flow.ann.insight;
-        let record = FlowRecord {
-            timestamp: Rfc3339(flow.last_seen_ns),
-            event_type: "flow",
-            schema: SCHEMA_VERSION,
-            flow_id: FlowId(flow.id),
-            start: Rfc3339(flow.first_seen_ns),
-            end: Rfc3339(flow.last_seen_ns),
-            end_reason: reason.as_str(),
-            device,
-            remote,
-            via: via_ref(flow),
-            transport: flow.transport,
-            internal: flow.internal,
-            app_proto: insight.app_proto.map(|p| p.as_str()),
-            encrypted,
-            tls_version: insight.tls_version.map(|v| v.as_str()),
-            alpn: insight.alpn.clone(),
-            dns_named: flow.ann.dns_named,
-            bytes_out: bo,
-            bytes_in: bi,
-            packets_out: po,
-            packets_in: pi,
-            payload_bytes_out: flow.payload_out,
-            payload_bytes_in: flow.payload_in,
-            tcp_flags_out: tcp.then_some(TcpFlags(flow.tcp_flags_out)),
-            tcp_flags_in: tcp.then_some(TcpFlags(flow.tcp_flags_in)),
-            vlan: flow.vlan,
-            alerts: flow
-                .ann
-                .fired
-                .iter()
-                .filter_map(|a| match a {
-                    AlertId::Rule(r) => self.policy.rules().get(*r).map(|r| r.id.clone()),
-                    AlertId::Builtin(id) => Some((*id).to_owned()),
-                    AlertId::Redirect(r) => self.policy.rules().get(*r).map(|r| r.id.clone()),
-                })
-                .collect(),
-            alerts_suppressed: flow.ann.suppressed,
-            source: SourceRef {
-                kind: self.source_kind,
-                name: input_name(&self.inputs, flow.first_packet.0),
-                packet: flow.first_packet.1,
-            },
-            redirect: flow.ann.redirect.as_deref().map(RedirectHop::to_ref),
-            resolver: resolver_ref(flow),
-        };
-        if let Some(ending) = &mut self.ending {
-            ending.push(Ending::Flow(record));
-            return Ok(());
-        }
+        let record = flow_record(flow, reason, &self.record_names());
         for sink in &mut self.sinks {
             sink.emit(Event::Flow(&record))?;
         }
         Ok(())
+    }
+}
+
+/// The judged destination of a flow, as events name it.
+fn remote_ref(flow: &Flow<FlowState>, databases: &[DatabaseInfo]) -> RemoteRef {
+    let geo = &flow.ann.geo;
+    let insight = &flow.ann.insight;
+    let (ip, port) = judged_remote(flow);
+    RemoteRef {
+        ip,
+        port,
+        country: geo.country,
+        registered_country: geo.registered_country,
+        asn: geo.asn,
+        as_org: geo.as_org.clone(),
+        hostname: insight.hostname.as_ref().map(|h| h.name.clone()),
+        hostname_source: insight.hostname.as_ref().map(|h| h.source.as_str()),
+        dns_query: insight.dns.as_ref().map(|d| d.query.clone()),
+        geo_source: geo
+            .country_source
+            .and_then(|i| databases.get(usize::from(i)))
+            .map(|d| d.name.clone()),
+    }
+}
+
+/// What flow records name by index: the policy's rules, the inputs, the databases. Borrowed from
+/// the engine, or on the formatter thread from copies of its own.
+struct RecordNames<'a> {
+    rules: &'a [Rule],
+    inputs: &'a [InputSummary],
+    databases: &'a [DatabaseInfo],
+    source_kind: &'static str,
+}
+
+/// The record of a flow that ended, once its last evaluation is done.
+fn flow_record(flow: &Flow<FlowState>, reason: EndReason, names: &RecordNames<'_>) -> FlowRecord {
+    let device = device_ref(flow);
+    let remote = remote_ref(flow, names.databases);
+    let encrypted = flow.ann.insight.encrypted(true);
+    let (bo, bi, po, pi) = (
+        flow.bytes_out,
+        flow.bytes_in,
+        flow.packets_out,
+        flow.packets_in,
+    );
+    let tcp = flow.transport == Transport::Tcp;
+    let insight = &flow.ann.insight;
+    FlowRecord {
+        timestamp: Rfc3339(flow.last_seen_ns),
+        event_type: "flow",
+        schema: SCHEMA_VERSION,
+        flow_id: FlowId(flow.id),
+        start: Rfc3339(flow.first_seen_ns),
+        end: Rfc3339(flow.last_seen_ns),
+        end_reason: reason.as_str(),
+        device,
+        remote,
+        via: via_ref(flow),
+        transport: flow.transport,
+        internal: flow.internal,
+        app_proto: insight.app_proto.map(|p| p.as_str()),
+        encrypted,
+        tls_version: insight.tls_version.map(|v| v.as_str()),
+        alpn: insight.alpn.clone(),
+        dns_named: flow.ann.dns_named,
+        bytes_out: bo,
+        bytes_in: bi,
+        packets_out: po,
+        packets_in: pi,
+        payload_bytes_out: flow.payload_out,
+        payload_bytes_in: flow.payload_in,
+        tcp_flags_out: tcp.then_some(TcpFlags(flow.tcp_flags_out)),
+        tcp_flags_in: tcp.then_some(TcpFlags(flow.tcp_flags_in)),
+        vlan: flow.vlan,
+        alerts: flow
+            .ann
+            .fired
+            .iter()
+            .filter_map(|a| match a {
+                AlertId::Rule(r) => names.rules.get(*r).map(|r| r.id.clone()),
+                AlertId::Builtin(id) => Some((*id).to_owned()),
+                AlertId::Redirect(r) => names.rules.get(*r).map(|r| r.id.clone()),
+            })
+            .collect(),
+        alerts_suppressed: flow.ann.suppressed,
+        source: SourceRef {
+            kind: names.source_kind,
+            name: input_name(names.inputs, flow.first_packet.0),
+            packet: flow.first_packet.1,
+        },
+        redirect: flow.ann.redirect.as_deref().map(RedirectHop::to_ref),
+        resolver: resolver_ref(flow),
     }
 }
 

@@ -1,31 +1,50 @@
 //! The end of the input on two threads: this thread ends the flows left in the table (last
-//! judgements, the summary's tallies), a second one writes their records as JSON.
+//! judgements, the summary's tallies), a second one builds their records and writes them as
+//! JSON.
 //!
 //! At the end of a replay every flow still open is ended and written at once: on the main
 //! benchmark capture, 20,000 flow records after the reading thread has finished and while it
 //! sits idle. The flows are ended a part at a time ([`FINISH_BATCH_FLOWS`]); while this thread
-//! ends a part, the formatter writes the JSON lines of the part before, which this thread then
-//! hands to the sinks with the alerts of that part, in the order they were raised. The sinks
-//! never leave this thread, and the output is the same as on one thread, byte for byte.
+//! ends a part, the formatter turns the flows of the part before into records and JSON lines
+//! (and frees them), and this thread then hands the records to the sinks with the alerts of
+//! that part, in the order they were raised. The sinks never leave this thread, and the output
+//! is the same as on one thread, byte for byte.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use super::{Core, Engine, FINISH_BATCH_FLOWS, flush_ended};
-use crate::event::{Alert, Event, FlowRecord, ToJson};
+use super::{Core, Engine, FINISH_BATCH_FLOWS, FlowState, RecordNames, flow_record, flush_ended};
+use crate::event::{Alert, Event, FlowRecord, InputSummary, ToJson};
 use crate::flow::{EndReason, Flow, FlowTable};
+use crate::geoip::DatabaseInfo;
+use crate::policy::Rule;
 use crate::sink::SinkError;
 
-use super::FlowState;
-
-/// An event raised while ending the flows left at the end, waiting for its turn.
+/// What ending the flows left at the end gives, in order: alerts raised, and flows done with
+/// (their last evaluation made), whose records the formatter builds.
+// Mostly flows: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Ending {
+    Alert(Alert),
+    Flow(Flow<FlowState>, EndReason),
+}
+
+/// An event of a formatted part.
+enum Written {
     Alert(Alert),
     Flow(FlowRecord),
 }
 
-/// A part of the endings, its flow records written as JSON lines by the formatter.
+/// The formatter's copies of what records name by index (see [`RecordNames`]).
+struct Names {
+    rules: Vec<Rule>,
+    inputs: Vec<InputSummary>,
+    databases: Vec<DatabaseInfo>,
+    source_kind: &'static str,
+}
+
+/// A part of the endings, its flows turned into records and JSON lines by the formatter.
 struct Formatted {
-    endings: Vec<Ending>,
+    events: Vec<Written>,
     /// The flow records' JSON lines, newlines included, one after the other.
     json: Vec<u8>,
     /// Where each flow record's line ends in `json`, in the order of the records.
@@ -33,22 +52,30 @@ struct Formatted {
 }
 
 impl Formatted {
-    fn of(endings: Vec<Ending>) -> Formatted {
+    fn of(endings: Vec<Ending>, names: &Names) -> Formatted {
+        let names = RecordNames {
+            rules: &names.rules,
+            inputs: &names.inputs,
+            databases: &names.databases,
+            source_kind: names.source_kind,
+        };
         // A flow record is under 1 KiB of JSON unless it carries long names.
         let mut json = Vec::with_capacity(endings.len() * 1024);
         let mut ends = Vec::with_capacity(endings.len());
-        for ending in &endings {
-            if let Ending::Flow(record) = ending {
-                record.write_json(&mut json);
-                json.push(b'\n');
-                ends.push(json.len());
-            }
+        let mut events = Vec::with_capacity(endings.len());
+        for ending in endings {
+            events.push(match ending {
+                Ending::Alert(alert) => Written::Alert(alert),
+                Ending::Flow(flow, reason) => {
+                    let record = flow_record(&flow, reason, &names);
+                    record.write_json(&mut json);
+                    json.push(b'\n');
+                    ends.push(json.len());
+                    Written::Flow(record)
+                }
+            });
         }
-        Formatted {
-            endings,
-            json,
-            ends,
-        }
+        Formatted { events, json, ends }
     }
 }
 
@@ -57,14 +84,14 @@ impl Core<'_> {
     fn write_part(&mut self, part: &Formatted) -> Result<(), SinkError> {
         let mut ends = part.ends.iter();
         let mut start = 0;
-        for ending in &part.endings {
-            match ending {
-                Ending::Alert(alert) => {
+        for event in &part.events {
+            match event {
+                Written::Alert(alert) => {
                     for sink in &mut self.sinks {
                         sink.emit(Event::Alert(alert))?;
                     }
                 }
-                Ending::Flow(record) => {
+                Written::Flow(record) => {
                     let end = ends.next().copied().unwrap_or(start);
                     let line = part.json.get(start..end).unwrap_or_default();
                     start = end;
@@ -85,6 +112,12 @@ impl Engine<'_> {
         let Engine {
             flows, ended, core, ..
         } = self;
+        let names = Names {
+            rules: core.policy.rules().to_vec(),
+            inputs: core.inputs.clone(),
+            databases: core.resolver.databases().to_vec(),
+            source_kind: core.source_kind,
+        };
         std::thread::scope(|scope| {
             let (to_formatter, parts) = mpsc::sync_channel::<Vec<Ending>>(1);
             let (formatter_out, formatted) = mpsc::sync_channel::<Formatted>(1);
@@ -92,7 +125,7 @@ impl Engine<'_> {
                 .name("egresswatch-fmt".to_owned())
                 .spawn_scoped(scope, move || {
                     for endings in parts {
-                        if formatter_out.send(Formatted::of(endings)).is_err() {
+                        if formatter_out.send(Formatted::of(endings, &names)).is_err() {
                             break;
                         }
                     }
