@@ -42,8 +42,16 @@ struct Names {
     source_kind: &'static str,
 }
 
+/// What the formatter is handed: a part to format, or one written already, to free there.
+enum ToFormatter {
+    Part(Vec<Ending>),
+    Written(Formatted),
+}
+
 /// A part of the endings, its flows turned into records and JSON lines by the formatter.
 struct Formatted {
+    /// The part's list, emptied, for the next part to fill without growing a new one.
+    spare: Vec<Ending>,
     events: Vec<Written>,
     /// The flow records' JSON lines, newlines included, one after the other.
     json: Vec<u8>,
@@ -52,7 +60,7 @@ struct Formatted {
 }
 
 impl Formatted {
-    fn of(endings: Vec<Ending>, names: &Names) -> Formatted {
+    fn of(mut endings: Vec<Ending>, names: &Names) -> Formatted {
         let names = RecordNames {
             rules: &names.rules,
             inputs: &names.inputs,
@@ -63,7 +71,7 @@ impl Formatted {
         let mut json = Vec::with_capacity(endings.len() * 1024);
         let mut ends = Vec::with_capacity(endings.len());
         let mut events = Vec::with_capacity(endings.len());
-        for ending in endings {
+        for ending in endings.drain(..) {
             events.push(match ending {
                 Ending::Alert(alert) => Written::Alert(alert),
                 Ending::Flow(flow, reason) => {
@@ -75,7 +83,12 @@ impl Formatted {
                 }
             });
         }
-        Formatted { events, json, ends }
+        Formatted {
+            spare: endings,
+            events,
+            json,
+            ends,
+        }
     }
 }
 
@@ -119,21 +132,28 @@ impl Engine<'_> {
             source_kind: core.source_kind,
         };
         std::thread::scope(|scope| {
-            let (to_formatter, parts) = mpsc::sync_channel::<Vec<Ending>>(1);
+            // Room for a part to format and a written one to free while the formatter works.
+            let (to_formatter, parts) = mpsc::sync_channel::<ToFormatter>(2);
             let (formatter_out, formatted) = mpsc::sync_channel::<Formatted>(1);
             let spawned = std::thread::Builder::new()
                 .name("egresswatch-fmt".to_owned())
                 .spawn_scoped(scope, move || {
-                    for endings in parts {
-                        if formatter_out.send(Formatted::of(endings, &names)).is_err() {
-                            break;
+                    for message in parts {
+                        match message {
+                            ToFormatter::Part(endings) => {
+                                let part = Formatted::of(endings, &names);
+                                if formatter_out.send(part).is_err() {
+                                    break;
+                                }
+                            }
+                            ToFormatter::Written(part) => drop(part),
                         }
                     }
                 });
             if spawned.is_err() {
                 return Ok(false);
             }
-            core.ending = Some(Vec::new());
+            core.ending = Some(Vec::with_capacity(FINISH_BATCH_FLOWS));
             let result = end_in_parts(flows, ended, core, &to_formatter, &formatted);
             core.ending = None;
             // Dropping both ends of the channels lets the formatter finish, whatever it was
@@ -151,27 +171,40 @@ fn end_in_parts(
     flows: &mut FlowTable<FlowState>,
     ended: &mut Vec<(Flow<FlowState>, EndReason)>,
     core: &mut Core<'_>,
-    to_formatter: &SyncSender<Vec<Ending>>,
+    to_formatter: &SyncSender<ToFormatter>,
     formatted: &Receiver<Formatted>,
 ) -> Result<(), SinkError> {
     let mut with_formatter = 0usize;
+    let mut spare = Vec::with_capacity(FINISH_BATCH_FLOWS);
     loop {
         let more = flows.drain_some(ended, FINISH_BATCH_FLOWS);
         flush_ended(core, ended)?;
-        let part = core.ending.replace(Vec::new()).unwrap_or_default();
+        let next = if spare.capacity() > 0 {
+            std::mem::take(&mut spare)
+        } else {
+            Vec::with_capacity(FINISH_BATCH_FLOWS)
+        };
+        let part = core.ending.replace(next).unwrap_or_default();
         if !part.is_empty() {
-            if to_formatter.send(part).is_err() {
+            if to_formatter.send(ToFormatter::Part(part)).is_err() {
                 // The formatter is gone (it panicked): the scope reports it.
                 return Ok(());
             }
             with_formatter += 1;
         }
         while with_formatter > usize::from(more) {
-            let Ok(part) = formatted.recv() else {
+            let Ok(mut part) = formatted.recv() else {
                 return Ok(());
             };
             with_formatter -= 1;
             core.write_part(&part)?;
+            if spare.capacity() == 0 {
+                spare = std::mem::take(&mut part.spare);
+            }
+            // Freed on the formatter, off this thread's path.
+            if to_formatter.send(ToFormatter::Written(part)).is_err() {
+                return Ok(());
+            }
         }
         if !more {
             return Ok(());
