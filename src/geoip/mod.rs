@@ -305,7 +305,8 @@ pub struct Resolver {
     readers: Vec<Database>,
     overrides: OverrideTable,
     overlays: Vec<Overlay>,
-    cache: HashMap<IpAddr, GeoInfo>,
+    /// foldhash: the addresses come from the capture (seeded per process, as the flow index).
+    cache: HashMap<IpAddr, GeoInfo, foldhash::fast::RandomState>,
     org_names: HashSet<Arc<str>>,
     stats: GeoipStats,
 }
@@ -352,7 +353,7 @@ impl Resolver {
             readers,
             overrides: OverrideTable::default(),
             overlays: Vec::new(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             org_names: HashSet::new(),
             stats: GeoipStats::default(),
         }
