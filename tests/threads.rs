@@ -181,3 +181,34 @@ fn flows_ended_at_the_end_are_written_the_same_on_two_threads() {
         assert!(one.stderr.contains("/dev/full"), "{}", one.stderr);
     }
 }
+
+/// A sink that fails while the flows left at the end are written (`--events flow`: nothing is
+/// written before the end, so the first failing write is in `Engine::finish`) fails the same way
+/// on two threads. The `/dev/full` check above fails earlier: ~450 KB of alerts fill the 64 KiB
+/// buffer while packets are still read, and replay returns before `Engine::finish`.
+#[test]
+fn a_sink_failing_at_the_end_fails_the_same_on_two_threads() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cap = many_open_flows(dir.path());
+    let args = |threads: &str| {
+        run(&[
+            "replay",
+            cap.to_str().unwrap(),
+            "--json",
+            "/dev/full",
+            "--events",
+            "flow",
+            "--no-terminal",
+            "--threads",
+            threads,
+        ])
+    };
+    let one = args("1");
+    let two = args("2");
+    assert_eq!(one.code, 2, "{}", one.stderr);
+    assert_eq!((two.code, &two.stderr), (one.code, &one.stderr));
+    assert!(one.stderr.contains("/dev/full"), "{}", one.stderr);
+}
