@@ -24,7 +24,7 @@ use crate::event::{
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Sides};
 use crate::geoip::{self, CountryCode, DatabaseInfo, GeoInfo, Resolver};
 use crate::names::attribution::{FlowInsight, PassiveDns};
-use crate::policy::{Action, Policy, Rule, RuleId, Severity, Subject, TotalScope};
+use crate::policy::{Action, Policy, RuleId, Severity, Subject, TotalScope};
 use crate::reroute::{RedirectHop, Target, Via, ViaKind};
 use crate::resolvers::{ResolverKind, ResolverTrack, SUMMARY_RESOLVERS_MAX};
 use crate::routes::{
@@ -249,6 +249,8 @@ pub struct Report {
 struct Core<'s> {
     resolver: Resolver,
     policy: Policy,
+    /// The ids of the policy's rules, by index: what flow records name the rules that fired by.
+    rule_ids: Vec<String>,
     sinks: Vec<Box<dyn Sink + 's>>,
     inputs: Vec<InputSummary>,
     dns: PassiveDns,
@@ -327,6 +329,7 @@ impl<'s> Engine<'s> {
             ended: Vec::new(),
             core: Core {
                 resolver,
+                rule_ids: policy.rules().iter().map(|r| r.id.clone()).collect(),
                 policy,
                 sinks,
                 inputs: input_names
@@ -953,7 +956,7 @@ impl Core<'_> {
     /// What flow records name by index, borrowed from this run.
     fn record_names(&self) -> RecordNames<'_> {
         RecordNames {
-            rules: self.policy.rules(),
+            rule_ids: &self.rule_ids,
             inputs: &self.inputs,
             databases: self.resolver.databases(),
             source_kind: self.source_kind,
@@ -1118,10 +1121,10 @@ fn remote_ref(flow: &Flow<FlowState>, databases: &[DatabaseInfo]) -> RemoteRef {
     }
 }
 
-/// What flow records name by index: the policy's rules, the inputs, the databases. Borrowed from
+/// What flow records name by index: the policy's rule ids, the inputs, the databases. Borrowed from
 /// the engine, or on the formatter thread from copies of its own.
 struct RecordNames<'a> {
-    rules: &'a [Rule],
+    rule_ids: &'a [String],
     inputs: &'a [InputSummary],
     databases: &'a [DatabaseInfo],
     source_kind: &'static str,
@@ -1172,9 +1175,9 @@ fn flow_record(flow: &Flow<FlowState>, reason: EndReason, names: &RecordNames<'_
             .fired
             .iter()
             .filter_map(|a| match a {
-                AlertId::Rule(r) => names.rules.get(*r).map(|r| r.id.clone()),
+                AlertId::Rule(r) => names.rule_ids.get(*r).cloned(),
                 AlertId::Builtin(id) => Some((*id).to_owned()),
-                AlertId::Redirect(r) => names.rules.get(*r).map(|r| r.id.clone()),
+                AlertId::Redirect(r) => names.rule_ids.get(*r).cloned(),
             })
             .collect(),
         alerts_suppressed: flow.ann.suppressed,

@@ -16,7 +16,6 @@ use super::{Core, Engine, FINISH_BATCH_FLOWS, FlowState, RecordNames, flow_recor
 use crate::event::{Alert, Event, FlowRecord, InputSummary, ToJson};
 use crate::flow::{EndReason, Flow, FlowTable};
 use crate::geoip::DatabaseInfo;
-use crate::policy::Rule;
 use crate::sink::SinkError;
 
 /// What ending the flows left at the end gives, in order: alerts raised, and flows done with
@@ -36,7 +35,7 @@ enum Written {
 
 /// The formatter's copies of what records name by index (see [`RecordNames`]).
 struct Names {
-    rules: Vec<Rule>,
+    rule_ids: Vec<String>,
     inputs: Vec<InputSummary>,
     databases: Vec<DatabaseInfo>,
     source_kind: &'static str,
@@ -49,6 +48,7 @@ enum ToFormatter {
 }
 
 /// A part of the endings, its flows turned into records and JSON lines by the formatter.
+#[derive(Default)]
 struct Formatted {
     /// The part's list, emptied, for the next part to fill without growing a new one.
     spare: Vec<Ending>,
@@ -60,17 +60,27 @@ struct Formatted {
 }
 
 impl Formatted {
-    fn of(mut endings: Vec<Ending>, names: &Names) -> Formatted {
+    /// Formats `endings` into the buffers of `into` (a part written already, or empty ones).
+    fn of(mut endings: Vec<Ending>, names: &Names, into: Formatted) -> Formatted {
         let names = RecordNames {
-            rules: &names.rules,
+            rule_ids: &names.rule_ids,
             inputs: &names.inputs,
             databases: &names.databases,
             source_kind: names.source_kind,
         };
+        let Formatted {
+            mut events,
+            mut json,
+            mut ends,
+            ..
+        } = into;
+        events.clear();
+        json.clear();
+        ends.clear();
         // A flow record is under 1 KiB of JSON unless it carries long names.
-        let mut json = Vec::with_capacity(endings.len() * 1024);
-        let mut ends = Vec::with_capacity(endings.len());
-        let mut events = Vec::with_capacity(endings.len());
+        json.reserve(endings.len() * 1024);
+        ends.reserve(endings.len());
+        events.reserve(endings.len());
         for ending in endings.drain(..) {
             events.push(match ending {
                 Ending::Alert(alert) => Written::Alert(alert),
@@ -126,7 +136,7 @@ impl Engine<'_> {
             flows, ended, core, ..
         } = self;
         let names = Names {
-            rules: core.policy.rules().to_vec(),
+            rule_ids: core.rule_ids.clone(),
             inputs: core.inputs.clone(),
             databases: core.resolver.databases().to_vec(),
             source_kind: core.source_kind,
@@ -138,15 +148,21 @@ impl Engine<'_> {
             let spawned = std::thread::Builder::new()
                 .name("egresswatch-fmt".to_owned())
                 .spawn_scoped(scope, move || {
+                    // A written part, its records freed, whose buffers the next part reuses.
+                    let mut used = Formatted::default();
                     for message in parts {
                         match message {
                             ToFormatter::Part(endings) => {
-                                let part = Formatted::of(endings, &names);
+                                let into = std::mem::take(&mut used);
+                                let part = Formatted::of(endings, &names, into);
                                 if formatter_out.send(part).is_err() {
                                     break;
                                 }
                             }
-                            ToFormatter::Written(part) => drop(part),
+                            ToFormatter::Written(mut part) => {
+                                part.events.clear();
+                                used = part;
+                            }
                         }
                     }
                 });
