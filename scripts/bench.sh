@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark harness for egresswatch (DESIGN.md §7, BENCHMARKS.md).
 #
-#   scripts/bench.sh            # full run: 1 M-packet capture, 5 runs per tool, medians
+#   scripts/bench.sh            # full run: 1 M-packet capture, 7 runs per tool, medians
+#                               # (cat, tcpdump and replay interleaved, a round at a time)
 #   scripts/bench.sh --quick    # 20 k packets, 1 run each: checks that the harness still works
 #   scripts/bench.sh --profile  # also a perf profile of replay, grouped by module (full or quick)
 #   scripts/bench.sh --floods   # peak RSS per flood capture (scripts/bench-floods.sh)
@@ -39,7 +40,7 @@ while (($#)); do
         --profile) PROFILE=1 ;;
         --floods) exec "$ROOT/scripts/bench-floods.sh" ;;
         -h | --help)
-            sed -n '2,15p' "$0"
+            sed -n '2,16p' "$0"
             exit 0
             ;;
         *)
@@ -137,10 +138,11 @@ sample() {
     shift
     local t0 t1 rc=0 out="" prev=""
     for arg in "$@"; do
-        if [[ $prev == --json && $arg != - ]]; then out=$arg; fi
+        if [[ $prev == --json ]]; then out=$arg; fi
         prev=$arg
     done
-    if [[ -n $out ]]; then rm -f "$out"; fi
+    # Only a regular file: never a device (`/dev/null`), a link or standard output (`-`).
+    if [[ -f $out && ! -L $out ]]; then rm -f -- "$out"; fi
     t0=$EPOCHREALTIME
     if ((TIME_OK)); then
         /usr/bin/time -f %M -o "$OUT/rss" "$@" > /dev/null 2> "$OUT/stderr" || rc=$?

@@ -172,7 +172,8 @@ fn flows_ended_at_the_end_are_written_the_same_on_two_threads() {
         "{late} plaintext-foreign alerts among the flow records"
     );
 
-    // A sink that fails midway fails the same way on two threads.
+    // A sink that fails while packets are still read (the alerts fill its buffer before the
+    // end) fails the same way on two threads; the next test fails it at the end.
     if Path::new("/dev/full").exists() {
         let one = run(&args("/dev/full", "1"));
         let two = run(&args("/dev/full", "2"));
