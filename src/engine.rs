@@ -522,10 +522,9 @@ impl<'s> Engine<'s> {
     ///
     /// The flows are ended a part at a time ([`FINISH_BATCH_FLOWS`]), so the ended flows
     /// (hundreds of bytes each) never all sit in one list. With two threads (see
-    /// [`Engine::set_threads`]) and more than one part left, a second thread formats each
-    /// part's flow records as JSON while this one ends the next part.
+    /// [`Engine::set_threads`]) and more than one part left, a second thread builds each part's
+    /// flow records and writes them as JSON while this one ends the next part.
     pub fn finish(mut self) -> Result<Report, SinkError> {
-        flush_ended(&mut self.core, &mut self.ended)?;
         let formatter = self.threads >= 2
             && self.flows.len() > FINISH_BATCH_FLOWS
             && self.core.sinks.iter().any(|s| s.wants_flows());
@@ -910,7 +909,7 @@ impl Core<'_> {
         self.dedup.insert(key, ts_ns);
         let (remote, via) = match raised.over {
             Some(over) => (over.0, Some(over.1)),
-            None => (self.remote_ref(flow), via_ref(flow)),
+            None => (remote_ref(flow, self.resolver.databases()), via_ref(flow)),
         };
         let alert = Alert {
             timestamp: Rfc3339(ts_ns),
@@ -947,10 +946,6 @@ impl Core<'_> {
             sink.emit(Event::Alert(&alert))?;
         }
         Ok(())
-    }
-
-    fn remote_ref(&self, flow: &Flow<FlowState>) -> RemoteRef {
-        remote_ref(flow, self.resolver.databases())
     }
 
     /// What flow records name by index, borrowed from this run.
